@@ -1,0 +1,45 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_DB := examples/data/demo.duckdb
+LISTEN ?= 127.0.0.1:6432
+
+.PHONY: demo test install install-test demo-data bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(DEMO_DB): examples/build_demo.py $(VENV)/.installed
+	$(BIN)/python examples/build_demo.py $(DEMO_DB)
+
+demo-data: $(DEMO_DB)
+
+demo: $(DEMO_DB)
+	@echo
+	@echo "Connect in another terminal (demo passwords equal the login names):"
+	@echo "  psql \"postgresql://admin:admin@$(LISTEN)/demo\"      # raw role: every table"
+	@echo "  psql \"postgresql://analyst:analyst@$(LISTEN)/demo\"  # restricted role"
+	@echo
+	$(BIN)/anonproxy serve --config policies/demo.yaml --listen $(LISTEN)
+
+test: $(VENV)/.installed-test $(DEMO_DB)
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test $(DEMO_DB)
+	$(BIN)/python bench/bench_proxy.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) .pytest_cache

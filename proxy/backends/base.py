@@ -1,0 +1,56 @@
+"""The small interface every backend offers the session.
+
+Calls are blocking; the session runs them in a worker thread so the event
+loop keeps serving other connections.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+
+class BackendError(Exception):
+    """A statement failed in the backend; `sqlstate` is PostgreSQL's code for it."""
+
+    def __init__(self, message: str, sqlstate: str = "XX000") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class QueryCanceled(BackendError):
+    def __init__(self) -> None:
+        super().__init__("canceling statement due to user request", "57014")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultColumn:
+    name: str
+    type_oid: int
+    type_size: int
+    type_modifier: int = -1
+
+
+class Cursor(Protocol):
+    """One session's handle on the backend; one statement at a time."""
+
+    def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]: ...
+
+    def execute(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]: ...
+
+    def fetch(self, n: int) -> list[tuple[Any, ...]]: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def cursor(self) -> Cursor: ...
+
+    def table_columns(self) -> dict[str, dict[str, int]]:
+        """Every readable table -> {column: type oid}, names lower-case."""
+        ...
+
+    def close(self) -> None: ...

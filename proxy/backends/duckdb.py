@@ -1,0 +1,159 @@
+"""The embedded DuckDB backend: a database file opened read-only and locked down."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+
+from proxy.backends.base import BackendError, QueryCanceled, ResultColumn
+from proxy.wire import types as pg
+
+# DuckDB type name -> (PostgreSQL type oid, typlen). Unlisted types go out as text.
+_SIMPLE_TYPES: dict[str, tuple[int, int]] = {
+    "BOOLEAN": (pg.BOOL, 1),
+    "TINYINT": (pg.INT2, 2),
+    "SMALLINT": (pg.INT2, 2),
+    "UTINYINT": (pg.INT2, 2),
+    "INTEGER": (pg.INT4, 4),
+    "USMALLINT": (pg.INT4, 4),
+    "BIGINT": (pg.INT8, 8),
+    "UINTEGER": (pg.INT8, 8),
+    "UBIGINT": (pg.NUMERIC, -1),
+    "HUGEINT": (pg.NUMERIC, -1),
+    "UHUGEINT": (pg.NUMERIC, -1),
+    "FLOAT": (pg.FLOAT4, 4),
+    "DOUBLE": (pg.FLOAT8, 8),
+    "VARCHAR": (pg.TEXT, -1),
+    "BLOB": (pg.BYTEA, -1),
+    "DATE": (pg.DATE, 4),
+    "TIME": (pg.TIME, 8),
+    "TIMESTAMP": (pg.TIMESTAMP, 8),
+    "TIMESTAMP_S": (pg.TIMESTAMP, 8),
+    "TIMESTAMP_MS": (pg.TIMESTAMP, 8),
+    "TIMESTAMP_NS": (pg.TIMESTAMP, 8),
+    "TIMESTAMP WITH TIME ZONE": (pg.TIMESTAMPTZ, 8),
+    "INTERVAL": (pg.INTERVAL, 16),
+    "UUID": (pg.UUID, 16),
+    "JSON": (pg.JSON, -1),
+}
+_ARRAY_TYPES = {
+    "BOOLEAN": 1000, "SMALLINT": 1005, "INTEGER": 1007, "BIGINT": 1016,
+    "VARCHAR": 1009, "DOUBLE": 1022, "FLOAT": 1021,
+}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
+_LIST = re.compile(r"(.+)\[\]")
+
+
+def pg_column(name: str, duck_type: str) -> ResultColumn:
+    """Map one DuckDB result column to its PostgreSQL description."""
+    if duck_type in _SIMPLE_TYPES:
+        oid, size = _SIMPLE_TYPES[duck_type]
+        return ResultColumn(name, oid, size)
+    if m := _DECIMAL.fullmatch(duck_type):
+        precision, scale = int(m[1]), int(m[2])
+        return ResultColumn(name, pg.NUMERIC, -1, ((precision << 16) | scale) + 4)
+    if (m := _LIST.fullmatch(duck_type)) and m[1] in _ARRAY_TYPES:
+        return ResultColumn(name, _ARRAY_TYPES[m[1]], -1)
+    return ResultColumn(name, pg.TEXT, -1)
+
+
+_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_MISSING_FUNCTION = re.compile(r"Scalar Function with name (\S+) does not exist")
+
+
+def translate_error(exc: duckdb.Error) -> BackendError:
+    """DuckDB's exception -> PostgreSQL wording and SQLSTATE.
+
+    Only the first line of DuckDB's message is kept: the rest quotes the
+    statement the backend ran, which is the rewritten one, not the client's.
+    """
+    if isinstance(exc, duckdb.InterruptException):
+        return QueryCanceled()
+    first = str(exc).split("\n", 1)[0]
+    text = first.split(": ", 1)[1] if ": " in first else first
+    if m := _MISSING_TABLE.search(text):
+        return BackendError(f'relation "{m[1].rstrip("!")}" does not exist', "42P01")
+    if m := _MISSING_COLUMN.search(text):
+        return BackendError(f'column "{m[1]}" does not exist', "42703")
+    if m := _MISSING_FUNCTION.search(text):
+        return BackendError(f"function {m[1].rstrip('!')} does not exist", "42883")
+    sqlstate = {
+        duckdb.ParserException: "42601",
+        duckdb.CatalogException: "42P01",
+        duckdb.BinderException: "42703" if "column" in text.lower() else "42804",
+        duckdb.ConversionException: "22P02",
+        duckdb.OutOfRangeException: "22003",
+        duckdb.PermissionException: "42501",
+        duckdb.InvalidInputException: "22023",
+        duckdb.NotImplementedException: "0A000",
+    }.get(type(exc), "XX000")
+    return BackendError(text, sqlstate)
+
+
+class DuckDBCursor:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
+        try:
+            rel = self._con.sql(sql, params=list(params) or None)
+        except duckdb.Error as exc:
+            raise translate_error(exc) from None
+        if rel is None:
+            return []
+        return [pg_column(n, str(t)) for n, t in zip(rel.columns, rel.types)]
+
+    def execute(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
+        try:
+            self._con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise translate_error(exc) from None
+        return [pg_column(d[0], str(d[1])) for d in self._con.description or ()]
+
+    def fetch(self, n: int) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.fetchmany(n)
+        except duckdb.Error as exc:
+            raise translate_error(exc) from None
+
+    def cancel(self) -> None:
+        self._con.interrupt()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class DuckDBBackend:
+    name = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        # External access off: no file readers, ATTACH, INSTALL or LOAD; the
+        # configuration is then locked so no statement can turn it back on.
+        self._db = duckdb.connect(str(path), read_only=True, config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        })
+        self._db.execute("SET lock_configuration = true")
+        self._columns = self._read_columns()
+
+    def _read_columns(self) -> dict[str, dict[str, int]]:
+        rows = self._db.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for table, column, duck_type in rows:
+            out.setdefault(table.lower(), {})[column.lower()] = pg_column(column, duck_type).type_oid
+        return out
+
+    def table_columns(self) -> dict[str, dict[str, int]]:
+        return self._columns
+
+    def cursor(self) -> DuckDBCursor:
+        return DuckDBCursor(self._db.cursor())
+
+    def close(self) -> None:
+        self._db.close()

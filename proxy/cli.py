@@ -1,0 +1,135 @@
+"""The `anonproxy` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from proxy.config import Config, ConfigError, load_config, parse_listen
+from proxy.wire.scram import DEFAULT_ITERATIONS, make_verifier
+
+DESCRIPTION = """\
+anonproxy: a PostgreSQL-compatible privacy proxy. Clients (psql, drivers, BI
+tools) connect to it as to PostgreSQL; each login's role decides what it sees."""
+
+EPILOG = """\
+examples:
+  anonproxy serve --config policies/demo.yaml
+  anonproxy check policies/demo.yaml
+  anonproxy passwd            # prompts, then prints a verifier for users.<name>.password
+"""
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"anonproxy: {path} has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from proxy.server import serve_forever
+
+    config = _load(args.config)
+    host, port = config.host, config.port
+    if args.listen:
+        try:
+            host, port = parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"anonproxy: --listen: {exc}", file=sys.stderr)
+            return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        ready = asyncio.Event()
+        serving = asyncio.create_task(serve_forever(config, host, port, ready))
+        await asyncio.wait([serving, asyncio.create_task(ready.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # raises the start-up error
+        print(f"anonproxy {config.backend.kind} backend ({config.backend.path.name}) "
+              f"listening on {host}:{port}, database \"{config.database}\"", flush=True)
+        print(f'connect with: psql "postgresql://USER@{host}:{port}/{config.database}"', flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        try:
+            await serving
+        except asyncio.CancelledError:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"anonproxy: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print("anonproxy stopped", flush=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    print(f"{args.config}: ok ({len(config.users)} users, {len(config.roles)} roles, "
+          f"{config.backend.kind} backend)")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("anonproxy: passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("anonproxy: empty password", file=sys.stderr)
+        return 1
+    print(make_verifier(password, iterations=args.iterations))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anonproxy", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the proxy", description="Run the proxy until Ctrl-C.")
+    serve.add_argument("--config", required=True, help="YAML configuration file")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="overrides the file's listen address")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log connections and refusals")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check", help="validate a configuration file",
+                           description="Validate a configuration file; exit 2 and list every problem if it is not valid.")
+    check.add_argument("config", help="YAML configuration file")
+    check.set_defaults(func=cmd_check)
+
+    passwd = sub.add_parser("passwd", help="print a SCRAM-SHA-256 verifier for a password",
+                            description="Read a password (prompt, or one line of stdin) and print the "
+                                        "SCRAM-SHA-256 verifier to store as users.<name>.password.")
+    passwd.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
+                        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS})")
+    passwd.set_defaults(func=cmd_passwd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

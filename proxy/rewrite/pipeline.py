@@ -1,0 +1,92 @@
+"""From a client's SQL text to what runs: local commands and backend statements.
+
+parse -> guard -> answer session functions -> name output columns -> emit.
+Each pass is Expression -> Expression; the policy passes of the next issue
+slot in after `guard`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from proxy.catalog.route import plan_catalog_query
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.guard import guard, is_catalog_table, require_query
+from proxy.rewrite.output_names import name_output_columns
+from proxy.rewrite.params import infer_param_types
+from proxy.rewrite.parse import parse_statement, split_statements
+from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
+from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
+
+_LOCAL_SCHEMAS = ("public", "main")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendQuery:
+    sql: str  # in the backend's dialect
+    param_oids: tuple[int, ...]
+    cacheable: bool = True
+
+
+Planned = LocalCommand | BackendQuery
+
+
+def emit(tree: exp.Expression, ctx: RewriteContext) -> str:
+    """The backend's SQL; the client's schema and database qualifiers are ours, not its."""
+    for table in tree.find_all(exp.Table):
+        if table.db.lower() in _LOCAL_SCHEMAS:
+            table.set("db", None)
+            table.set("catalog", None)
+    return tree.sql(dialect=ctx.dialect)
+
+
+def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> BackendQuery:
+    require_query(tree)
+    cacheable = not uses_session_state(tree)
+    param_oids = infer_param_types(tree, declared, ctx)
+    if any(is_catalog_table(t, ctx) for t in tree.find_all(exp.Table)):
+        tree = plan_catalog_query(tree, ctx)
+    else:
+        tree = guard(tree, ctx)
+    tree = answer_session_functions(tree, ctx)
+    tree = name_output_columns(tree)
+    return BackendQuery(emit(tree, ctx), param_oids, cacheable)
+
+
+def plan(sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[Planned]:
+    """Every statement of one message, planned before any runs (as PostgreSQL
+    parses a whole Query message first: a syntax error anywhere runs nothing)."""
+    planned: list[Planned] = []
+    for stmt in split_statements(sql):
+        if stmt.first_word in LOCAL_WORDS:
+            planned.append(parse_local_command(stmt))
+        else:
+            planned.append(plan_query(parse_statement(stmt), ctx, declared))
+    return planned
+
+
+class PlanCache:
+    """LRU of plans per (login, declared parameter types, statement text).
+
+    Keyed by login, which determines the role, so that current_user and the
+    role's policy are baked in safely; a hit never touches sqlglot.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._plans: OrderedDict[tuple[str, tuple[int, ...], str], list[Planned]] = OrderedDict()
+
+    def plan(self, sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[Planned]:
+        key = (ctx.user, declared, sql)
+        hit = self._plans.get(key)
+        if hit is not None:
+            self._plans.move_to_end(key)
+            return hit
+        planned = plan(sql, ctx, declared)
+        if all(not isinstance(p, BackendQuery) or p.cacheable for p in planned):
+            self._plans[key] = planned
+            if len(self._plans) > self._size:
+                self._plans.popitem(last=False)
+        return planned

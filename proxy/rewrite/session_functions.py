@@ -1,0 +1,56 @@
+"""Answer the session functions drivers call (version(), current_schema(), ...)
+with the proxy's own values, so the backend's name and version never leak
+through and clients see the PostgreSQL they expect."""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from proxy.rewrite.context import RewriteContext
+from proxy.settings import SERVER_VERSION
+
+VERSION_STRING = (f"PostgreSQL {SERVER_VERSION} (anonproxy) on x86_64-pc-linux-gnu, "
+                  "compiled by anonproxy, 64-bit")
+
+
+def _anonymous_name(node: exp.Expression) -> str:
+    return node.name.lower() if isinstance(node, exp.Anonymous) else ""
+
+
+def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Expression] | None:
+    """(PostgreSQL's output column name, literal) for a session function call."""
+    name = _anonymous_name(node)
+    if isinstance(node, exp.CurrentVersion) or name == "version":
+        return "version", exp.Literal.string(VERSION_STRING)
+    if isinstance(node, exp.CurrentSchema) or name == "current_schema":
+        return "current_schema", exp.Literal.string("public")
+    if name in ("current_database", "current_catalog"):
+        return name, exp.Literal.string(ctx.database)
+    if isinstance(node, exp.CurrentUser) or name in ("current_user", "session_user", "user",
+                                                      "current_role"):
+        return name or "current_user", exp.Literal.string(ctx.user)
+    if name == "pg_backend_pid":
+        return name, exp.Literal.number(ctx.backend_pid)
+    if name == "current_setting" and node.expressions and node.expressions[0].is_string:
+        return name, exp.Literal.string(ctx.setting(node.expressions[0].name))
+    return None
+
+
+def uses_session_state(tree: exp.Expression) -> bool:
+    """True when the answer depends on SET state, so the plan must not be cached."""
+    return any(_anonymous_name(n) == "current_setting" for n in tree.find_all(exp.Anonymous))
+
+
+def answer_session_functions(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
+    def swap(node: exp.Expression) -> exp.Expression:
+        target = node.this if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) \
+            and node.this.name.lower() == "pg_catalog" else None
+        call = node.expression if target is not None else node
+        found = _replacement(call, ctx)
+        if found is None:
+            return node
+        name, literal = found
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            return exp.alias_(literal, name, quoted=True)
+        return literal
+
+    return tree.transform(swap, copy=False)

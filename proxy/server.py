@@ -1,0 +1,99 @@
+"""The asyncio server: accept connections, hand each to a Session, route cancels."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+
+from proxy.backends.base import Backend
+from proxy.backends.duckdb import DuckDBBackend
+from proxy.config import Config, User
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.pipeline import PlanCache
+from proxy.session import Session
+from proxy.settings import Settings
+
+log = logging.getLogger("anonproxy.server")
+
+
+def open_backend(config: Config) -> Backend:
+    return DuckDBBackend(config.backend.path)
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls.cert, config.tls.key)
+    return context
+
+
+class Server:
+    def __init__(self, config: Config, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.plans = PlanCache()
+        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="backend")
+        self.ssl_context = _ssl_context(config)
+        self.secret = os.urandom(32)  # seeds fake SCRAM salts for unknown users
+        self.sessions: dict[int, Session] = {}
+        self._next_pid = secrets.randbelow(1 << 20) + 1000
+        self._server: asyncio.Server | None = None
+
+    def rewrite_context(self, user: User, settings: Settings, pid: int) -> RewriteContext:
+        return RewriteContext(role=self.config.roles[user.role], user=user.name,
+                              database=self.config.database, tables=self.backend.table_columns(),
+                              dialect=self.backend.name, setting=settings.get, backend_pid=pid)
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._next_pid += 1
+        session = Session(self, reader, writer, self._next_pid)
+        self.sessions[session.process_id] = session
+        await session.run()
+
+    def forget(self, session: Session) -> None:
+        self.sessions.pop(session.process_id, None)
+
+    def cancel(self, process_id: int, secret_key: int) -> None:
+        session = self.sessions.get(process_id)
+        if session is not None and secrets.compare_digest(
+                session.secret_key.to_bytes(4, "big"), (secret_key & 0xFFFFFFFF).to_bytes(4, "big")):
+            log.info("session %d: cancel requested", process_id)
+            session.cancel()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions.values()):
+            session.cancel()
+            session.writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.backend.close()
+
+
+async def serve_forever(config: Config, host: str, port: int,
+                        ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled (Ctrl-C or SIGTERM), then close everything cleanly."""
+    server = Server(config, open_backend(config))
+    await server.start(host, port)
+    log.info("listening on %s:%d", host, server.port)
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

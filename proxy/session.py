@@ -1,0 +1,604 @@
+"""One client connection: start-up, authentication, then the simple and extended
+query protocols, with transaction status, prepared statements and portals.
+
+The codec in `proxy.wire` does the bytes; the rewrite pipeline decides what
+runs; this module only drives the conversation and keeps its state.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from proxy.backends.base import BackendError, Cursor, ResultColumn
+from proxy.errors import SqlError
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.pipeline import BackendQuery, Planned
+from proxy.session_commands import LocalCommand
+from proxy.settings import REPORTED, Settings
+from proxy.wire import messages as m
+from proxy.wire import types as pg
+from proxy.wire.scram import MECHANISM, ScramError, ScramServer, mock_verifier
+
+if TYPE_CHECKING:
+    from proxy.server import Server
+
+log = logging.getLogger("anonproxy.session")
+BATCH_ROWS = 2000
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class Fatal(Exception):
+    """Ends the connection after an ErrorResponse with severity FATAL."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class Prepared:
+    sql: str
+    plan: Planned | None  # None for an empty statement
+    param_oids: tuple[int, ...]
+    columns: list[ResultColumn] | None = None  # described lazily
+
+
+@dataclass(slots=True)
+class Portal:
+    statement: Prepared
+    params: list[Any]
+    result_formats: tuple[int, ...]
+    cursor: Cursor | None = None  # open while the portal has rows left
+    columns: list[ResultColumn] | None = None
+    done: bool = False
+    sent: int = 0
+
+
+@dataclass(slots=True)
+class Transaction:
+    status: str = "I"  # I idle, T in a block, E failed block
+    savepoints: list[str] = field(default_factory=list)
+
+
+def _formats_for(formats: tuple[int, ...], n: int) -> list[int]:
+    """Bind's format-code rules: none = text, one = all, else one each."""
+    if not formats:
+        return [0] * n
+    if len(formats) == 1:
+        return [formats[0]] * n
+    if len(formats) != n:
+        raise SqlError("08P01", f"bind message has {len(formats)} result formats but query has {n} columns")
+    return list(formats)
+
+
+def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) -> bytes:
+    return m.row_description(
+        [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier) for c in columns], formats)
+
+
+def encode_rows(rows: list[tuple[Any, ...]], encoders: list[Any]) -> bytes:
+    """DataRow messages for a batch; runs in the worker thread beside the fetch."""
+    out = []
+    data_row = m.data_row
+    for row in rows:
+        out.append(data_row([None if v is None else enc(v) for enc, v in zip(encoders, row)]))
+    return b"".join(out)
+
+
+class Session:
+    def __init__(self, server: "Server", reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, process_id: int) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.process_id = process_id
+        self.secret_key = secrets.randbits(31)
+        self.decoder = m.FrontendDecoder()
+        self.user = ""
+        self.settings: Settings | None = None
+        self.ctx: RewriteContext | None = None
+        self.tx = Transaction()
+        self.prepared: dict[str, Prepared] = {}
+        self.portals: dict[str, Portal] = {}
+        self.cursor: Cursor | None = None
+        self.running: Cursor | None = None  # what a CancelRequest interrupts
+        self._out: list[bytes] = []
+        self._tls = False
+
+    # --- I/O -------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self._out.append(data)
+
+    async def flush(self) -> None:
+        if self._out:
+            self.writer.write(b"".join(self._out))
+            self._out.clear()
+        await self.writer.drain()
+
+    async def next_message(self) -> m.FrontendMessage:
+        while True:
+            msg = self.decoder.next_message()
+            if msg is not None:
+                return msg
+            data = await self.reader.read(65536)
+            if not data:
+                raise ConnectionClosed()
+            self.decoder.feed(data)
+
+    async def blocking(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.server.executor, fn, *args)
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            if await self.startup():
+                await self.serve()
+        except m.ProtocolError as exc:
+            await self._fatal("08P01", f"invalid frontend message: {exc}")
+        except Fatal as exc:
+            await self._fatal(exc.code, str(exc))
+        except (ConnectionClosed, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            await self.close()
+
+    async def _fatal(self, code: str, message: str) -> None:
+        self.send(m.error_response(m.Notice("FATAL", code, message)))
+        try:
+            await self.flush()
+        except (ConnectionError, RuntimeError):
+            pass
+
+    async def close(self) -> None:
+        self.server.forget(self)
+        for portal in self.portals.values():
+            self._close_portal_cursor(portal)
+        if self.cursor is not None:
+            await self.blocking(self.cursor.close)
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, RuntimeError):
+            pass
+
+    def cancel(self) -> None:
+        running = self.running
+        if running is not None:
+            running.cancel()
+
+    # --- start-up and authentication --------------------------------------
+
+    async def startup(self) -> bool:
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, m.SSLRequest):
+                await self._answer_ssl()
+            elif isinstance(msg, m.GSSENCRequest):
+                self.writer.write(b"N")
+            elif isinstance(msg, m.CancelRequest):
+                self.server.cancel(msg.process_id, msg.secret_key)
+                return False
+            elif isinstance(msg, m.StartupMessage):
+                await self._begin_session(msg)
+                return True
+
+    async def _answer_ssl(self) -> None:
+        context = self.server.ssl_context
+        if context is None or self._tls:
+            self.writer.write(b"N")
+            return
+        if self.decoder.buffered:
+            raise m.ProtocolError("data received before the TLS handshake")
+        self.writer.write(b"S")
+        await self.writer.drain()
+        await self.writer.start_tls(context)
+        self._tls = True
+
+    async def _begin_session(self, msg: m.StartupMessage) -> None:
+        params = msg.params
+        unknown = [k for k in params if k.startswith("_pq_.")]
+        if msg.minor > 0 or unknown:
+            self.send(m.negotiate_protocol_version(0, unknown))
+        self.user = params.get("user", "")
+        if not self.user:
+            raise Fatal("28000", "no PostgreSQL user name specified in startup packet")
+        await self._authenticate()
+        database = params.get("database") or self.user
+        if database != self.server.config.database:
+            raise Fatal("3D000", f'database "{database}" does not exist')
+        startup = {k: v for k, v in params.items() if k not in ("user", "database", "options")}
+        startup.update(_options_settings(params.get("options", "")))
+        self.settings = Settings(self.user, startup)
+        user = self.server.config.users[self.user]
+        self.ctx = self.server.rewrite_context(user, self.settings, self.process_id)
+        self.cursor = await self.blocking(self.server.backend.cursor)
+        for name, value in self.settings.reported():
+            self.send(m.parameter_status(name, value))
+        self.send(m.backend_key_data(self.process_id, self.secret_key))
+        self.send(m.ready_for_query("I"))
+        await self.flush()
+        log.info("session %d: user %s connected", self.process_id, self.user)
+
+    async def _authenticate(self) -> None:
+        user = self.server.config.users.get(self.user)
+        verifier = user.verifier if user else mock_verifier(self.user, self.server.secret)
+        scram = ScramServer(verifier, valid=user is not None)
+        failed = Fatal("28P01", f'password authentication failed for user "{self.user}"')
+        self.send(m.authentication_sasl([MECHANISM]))
+        await self.flush()
+        first = await self.next_message()
+        if not isinstance(first, m.AuthResponse):
+            raise m.ProtocolError("expected SASL response")
+        mechanism, data = m.parse_sasl_initial(first.payload)
+        if mechanism != MECHANISM:
+            raise Fatal("28000", f"SASL authentication mechanism {mechanism} is not supported")
+        try:
+            self.send(m.authentication_sasl_continue(scram.handle_client_first(data)))
+            await self.flush()
+            final = await self.next_message()
+            if not isinstance(final, m.AuthResponse):
+                raise m.ProtocolError("expected SASL response")
+            self.send(m.authentication_sasl_final(scram.handle_client_final(final.payload)))
+        except ScramError:
+            log.info("session %d: authentication failed for user %s", self.process_id, self.user)
+            raise failed from None
+        self.send(m.authentication_ok())
+
+    # --- main loop ----------------------------------------------------------
+
+    async def serve(self) -> None:
+        skip_until_sync = False
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, m.Query):
+                await self.simple_query(msg.sql)
+            elif isinstance(msg, m.Sync):
+                skip_until_sync = False
+                self._end_implicit_transaction()
+                self.send(m.ready_for_query(self.tx.status))
+                await self.flush()
+            elif isinstance(msg, m.Flush):
+                await self.flush()
+            elif isinstance(msg, m.Terminate):
+                return
+            elif skip_until_sync:
+                continue
+            elif isinstance(msg, (m.Parse, m.Bind, m.Describe, m.Execute, m.Close)):
+                try:
+                    await self.extended(msg)
+                except SqlError as exc:
+                    self.send_error(exc)
+                    skip_until_sync = True
+            elif isinstance(msg, m.Unsupported):
+                self.send_error(SqlError("0A000", "COPY and the function-call protocol are not supported"))
+                skip_until_sync = True
+                if msg.type_code == "F":
+                    self.send(m.ready_for_query(self.tx.status))
+                    await self.flush()
+            else:
+                raise m.ProtocolError(f"unexpected message {type(msg).__name__}")
+
+    def send_error(self, exc: SqlError | BackendError) -> None:
+        if isinstance(exc, BackendError):
+            exc = SqlError(exc.sqlstate, str(exc))
+        self.send(m.error_response(m.Notice("ERROR", exc.sqlstate, exc.message, exc.detail,
+                                            exc.hint, exc.position)))
+        if self.tx.status == "T":
+            self.tx.status = "E"
+
+    def send_notice(self, severity: str, code: str, message: str) -> None:
+        self.send(m.notice_response(m.Notice(severity, code, message)))
+
+    def _end_implicit_transaction(self) -> None:
+        if self.tx.status == "I":
+            for name in list(self.portals):
+                self._close_portal_cursor(self.portals.pop(name))
+
+    def plan(self, sql: str, declared: tuple[int, ...] = ()) -> list[Planned]:
+        assert self.ctx is not None
+        return self.server.plans.plan(sql, self.ctx, declared)
+
+    def _check_not_failed(self, planned: Planned) -> None:
+        if self.tx.status == "E" and not (isinstance(planned, LocalCommand)
+                                         and planned.action in ("rollback", "commit", "rollback_to")):
+            raise SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block")
+
+    # --- simple query -------------------------------------------------------
+
+    async def simple_query(self, sql: str) -> None:
+        try:
+            planned = self.plan(sql)
+        except SqlError as exc:
+            planned = []
+            self.send_error(exc)
+        else:
+            if not planned:
+                self.send(m.empty_query_response())
+            for item in planned:
+                try:
+                    self._check_not_failed(item)
+                    if isinstance(item, LocalCommand):
+                        self.run_local(item, describe=True)
+                    else:
+                        await self.run_backend(item, [], (), describe=True)
+                except (SqlError, BackendError) as exc:
+                    self.send_error(exc)
+                    break
+        self.send(m.ready_for_query(self.tx.status))
+        await self.flush()
+
+    async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
+                          *, describe: bool) -> None:
+        assert self.cursor is not None
+        self.running = self.cursor
+        try:
+            columns = await self.blocking(self.cursor.execute, query.sql, params)
+            fmts = _formats_for(formats, len(columns))
+            if describe:
+                self.send(_row_description(columns, fmts))
+            count = await self._stream(self.cursor, columns, fmts, limit=0)
+        finally:
+            self.running = None
+        self.send(m.command_complete(f"SELECT {count}"))
+
+    async def _stream(self, cursor: Cursor, columns: list[ResultColumn], formats: list[int],
+                      limit: int) -> int:
+        """Send rows in batches, waiting for the client to drain each one; returns
+        the row count, or -1 when `limit` rows were sent and more may follow."""
+        encoders = [pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
+        sent = 0
+        while True:
+            want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - sent)
+            if want == 0:
+                return -1
+            blob, n = await self.blocking(_fetch_encoded, cursor, want, encoders)
+            if blob:
+                self.send(blob)
+                await self.flush()
+            sent += n
+            if n < want:
+                return sent
+
+    # --- local commands -----------------------------------------------------
+
+    def run_local(self, cmd: LocalCommand, *, describe: bool) -> None:
+        assert self.settings is not None
+        action, tx = cmd.action, self.tx
+        if action in ("set", "reset"):
+            if cmd.local and tx.status == "I":
+                self.send_notice("WARNING", "25P01", "SET LOCAL can only be used in transaction blocks")
+            else:
+                name = self.settings.set(cmd.name or "", cmd.value if action == "set" else None,
+                                         local=cmd.local)
+                if name in REPORTED:
+                    self.send(m.parameter_status(name, self.settings.get(name)))
+        elif action == "reset_all":
+            self.settings.reset_all()
+            for name, value in self.settings.reported():
+                self.send(m.parameter_status(name, value))
+        elif action in ("show", "show_all"):
+            columns = self._local_columns(cmd)
+            rows = ([(self.settings.get(cmd.name or ""),)] if action == "show"
+                    else self.settings.items())
+            if describe:
+                self.send(_row_description(columns, ()))
+            for row in rows:
+                self.send(m.data_row([v.encode() for v in row]))
+        elif action == "begin":
+            if tx.status != "I":
+                self.send_notice("WARNING", "25001", "there is already a transaction in progress")
+            else:
+                tx.status = "T"
+                self.settings.begin()
+        elif action in ("commit", "rollback"):
+            if tx.status == "I":
+                self.send_notice("WARNING", "25P01", "there is no transaction in progress")
+            tag = "ROLLBACK" if tx.status == "E" or action == "rollback" else "COMMIT"
+            self.settings.end(commit=tag == "COMMIT")
+            self.tx = Transaction()
+            self.send(m.command_complete(tag))
+            return
+        elif action == "savepoint":
+            if tx.status == "I":
+                raise SqlError("25P01", "SAVEPOINT can only be used in transaction blocks")
+            tx.savepoints.append(cmd.name or "")
+        elif action in ("release", "rollback_to"):
+            if tx.status == "I":
+                word = "RELEASE SAVEPOINT" if action == "release" else "ROLLBACK TO SAVEPOINT"
+                raise SqlError("25P01", f"{word} can only be used in transaction blocks")
+            if cmd.name not in tx.savepoints:
+                raise SqlError("3B001", f'savepoint "{cmd.name}" does not exist')
+            keep = tx.savepoints.index(cmd.name) + (1 if action == "rollback_to" else 0)
+            del tx.savepoints[keep:]
+            if action == "rollback_to":
+                tx.status = "T"
+        elif action == "discard_all":
+            if tx.status != "I":
+                raise SqlError("25001", "DISCARD ALL cannot run inside a transaction block")
+            self.settings.reset_all()
+            self.prepared.clear()
+            for name in list(self.portals):
+                self._close_portal_cursor(self.portals.pop(name))
+        elif action == "deallocate":
+            if cmd.name is None:
+                self.prepared = {k: v for k, v in self.prepared.items() if k == ""}
+            elif self.prepared.pop(cmd.name, None) is None:
+                raise SqlError("26000", f'prepared statement "{cmd.name}" does not exist')
+        self.send(m.command_complete(cmd.tag))
+
+    # --- extended query -----------------------------------------------------
+
+    async def extended(self, msg: m.FrontendMessage) -> None:
+        if isinstance(msg, m.Parse):
+            await self._parse(msg)
+        elif isinstance(msg, m.Bind):
+            self._bind(msg)
+        elif isinstance(msg, m.Describe):
+            await self._describe(msg)
+        elif isinstance(msg, m.Execute):
+            await self._execute(msg)
+        elif isinstance(msg, m.Close):
+            if msg.kind == "S":
+                self.prepared.pop(msg.name, None)
+            elif (portal := self.portals.pop(msg.name, None)) is not None:
+                self._close_portal_cursor(portal)
+            self.send(m.close_complete())
+
+    async def _parse(self, msg: m.Parse) -> None:
+        if msg.name and msg.name in self.prepared:
+            raise SqlError("42P05", f'prepared statement "{msg.name}" already exists')
+        planned = self.plan(msg.sql, msg.param_oids)
+        if len(planned) > 1:
+            raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
+        plan = planned[0] if planned else None
+        oids = plan.param_oids if isinstance(plan, BackendQuery) else msg.param_oids
+        self.prepared[msg.name] = Prepared(msg.sql, plan, tuple(oids))
+        self.send(m.parse_complete())
+
+    def _bind(self, msg: m.Bind) -> None:
+        stmt = self.prepared.get(msg.statement)
+        if stmt is None:
+            raise SqlError("26000", f'prepared statement "{msg.statement}" does not exist')
+        if msg.portal and msg.portal in self.portals:
+            raise SqlError("42P03", f'cursor "{msg.portal}" already exists')
+        if len(msg.params) != len(stmt.param_oids):
+            raise SqlError("08P01", f"bind message supplies {len(msg.params)} parameters, "
+                                    f"but prepared statement \"{msg.statement}\" requires {len(stmt.param_oids)}")
+        formats = _formats_for(msg.param_formats, len(msg.params))
+        params = [_decode_param(raw, oid, fmt, i + 1)
+                  for i, (raw, oid, fmt) in enumerate(zip(msg.params, stmt.param_oids, formats))]
+        old = self.portals.pop(msg.portal, None)
+        if old is not None:
+            self._close_portal_cursor(old)
+        self.portals[msg.portal] = Portal(stmt, params, msg.result_formats)
+        self.send(m.bind_complete())
+
+    async def _describe(self, msg: m.Describe) -> None:
+        if msg.kind == "S":
+            stmt = self.prepared.get(msg.name)
+            if stmt is None:
+                raise SqlError("26000", f'prepared statement "{msg.name}" does not exist')
+            self.send(m.parameter_description(stmt.param_oids))
+            columns = await self._statement_columns(stmt)
+            self.send(_row_description(columns, ()) if columns else m.no_data())
+            return
+        portal = self._portal(msg.name)
+        columns = await self._portal_columns(portal)
+        if columns:
+            self.send(_row_description(columns, _formats_for(portal.result_formats, len(columns))))
+        else:
+            self.send(m.no_data())
+
+    async def _statement_columns(self, stmt: Prepared) -> list[ResultColumn]:
+        if stmt.columns is None:
+            if isinstance(stmt.plan, BackendQuery):
+                assert self.cursor is not None
+                params = [None] * len(stmt.param_oids)
+                stmt.columns = await self.blocking(self.cursor.describe, stmt.plan.sql, params)
+            else:
+                stmt.columns = self._local_columns(stmt.plan)
+        return stmt.columns
+
+    def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
+        if isinstance(plan, LocalCommand) and plan.action == "show":
+            return [ResultColumn((plan.name or "").lower(), pg.TEXT, -1)]
+        if isinstance(plan, LocalCommand) and plan.action == "show_all":
+            return [ResultColumn(n, pg.TEXT, -1) for n in ("name", "setting", "description")]
+        return []
+
+    def _portal(self, name: str) -> Portal:
+        portal = self.portals.get(name)
+        if portal is None:
+            raise SqlError("34000", f'portal "{name}" does not exist')
+        return portal
+
+    async def _portal_columns(self, portal: Portal) -> list[ResultColumn]:
+        """Start the portal's query (once) and return its result columns."""
+        plan = portal.statement.plan
+        if not isinstance(plan, BackendQuery):
+            return self._local_columns(plan)
+        if portal.columns is None:
+            self._check_not_failed(plan)
+            cursor = await self.blocking(self.server.backend.cursor)
+            portal.cursor = cursor
+            self.running = cursor
+            try:
+                portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params)
+            finally:
+                self.running = None
+        return portal.columns
+
+    async def _execute(self, msg: m.Execute) -> None:
+        portal = self._portal(msg.portal)
+        plan = portal.statement.plan
+        if plan is None:
+            self.send(m.empty_query_response())
+            return
+        self._check_not_failed(plan)
+        if isinstance(plan, LocalCommand):
+            if portal.done:
+                self.send(m.command_complete(plan.tag))
+                return
+            portal.done = True
+            self.run_local(plan, describe=False)
+            return
+        if portal.done:
+            self.send(m.command_complete("SELECT 0"))
+            return
+        columns = await self._portal_columns(portal)
+        assert portal.cursor is not None
+        self.running = portal.cursor
+        try:
+            count = await self._stream(portal.cursor, columns,
+                                       _formats_for(portal.result_formats, len(columns)),
+                                       limit=max(msg.max_rows, 0))
+        except BackendError:
+            self._close_portal_cursor(portal)
+            raise
+        finally:
+            self.running = None
+        if count < 0:
+            portal.sent += msg.max_rows
+            self.send(m.portal_suspended())
+            return
+        portal.done = True
+        self._close_portal_cursor(portal)
+        self.send(m.command_complete(f"SELECT {portal.sent + count}"))
+
+    def _close_portal_cursor(self, portal: Portal) -> None:
+        cursor, portal.cursor = portal.cursor, None
+        if cursor is not None:
+            self.server.executor.submit(cursor.close)
+
+
+def _fetch_encoded(cursor: Cursor, n: int, encoders: list[Any]) -> tuple[bytes, int]:
+    rows = cursor.fetch(n)
+    return encode_rows(rows, encoders), len(rows)
+
+
+def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:
+    try:
+        return pg.decode_value(raw, oid, fmt == 1)
+    except (ValueError, ArithmeticError, IndexError) as exc:
+        name = pg.pg_type(oid).name
+        raise SqlError("22P02", f"invalid input for parameter ${number} of type {name}: {exc}") from None
+
+
+def _options_settings(options: str) -> dict[str, str]:
+    """The startup `options` string: '-c name=value' pairs (libpq's PGOPTIONS)."""
+    out: dict[str, str] = {}
+    words = options.replace("--", "-c ").split()
+    for i, word in enumerate(words):
+        pair = words[i + 1] if word == "-c" and i + 1 < len(words) else (word[2:] if word.startswith("-c") else "")
+        if "=" in pair:
+            key, value = pair.split("=", 1)
+            out[key.replace("-", "_")] = value
+    return out

@@ -1,0 +1,127 @@
+"""Recognize the statements the proxy answers itself: SET, SHOW, RESET,
+transaction control, DISCARD, DEALLOCATE.
+
+sqlglot folds most of these into opaque Commands, so they are read here from
+the token stream; what they *do* is up to the session.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.tokens import Token, TokenType
+
+from proxy.errors import SqlError
+from proxy.rewrite.parse import Statement, syntax_error
+
+LOCAL_WORDS = frozenset({"SET", "SHOW", "RESET", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
+                         "ABORT", "SAVEPOINT", "RELEASE", "DISCARD", "DEALLOCATE", "UNLISTEN"})
+_DIALECT = Postgres()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCommand:
+    action: str  # set, reset, reset_all, show, show_all, begin, commit, rollback,
+    #              savepoint, release, rollback_to, discard_all, deallocate, noop
+    tag: str
+    name: str | None = None
+    value: str | None = None
+    local: bool = False
+
+
+_SHOW_ALIASES = {("TRANSACTION", "ISOLATION", "LEVEL"): "transaction_isolation",
+                 ("TIME", "ZONE"): "TimeZone", ("SESSION", "AUTHORIZATION"): "session_authorization"}
+
+
+def _words(tokens: list[Token]) -> list[str]:
+    return [t.text.upper() for t in tokens]
+
+
+def _value_text(text: str, tokens: list[Token]) -> str | None:
+    """The right-hand side of SET as PostgreSQL stores it; None for DEFAULT."""
+    if not tokens:
+        raise SqlError("42601", "syntax error at end of input")
+    if len(tokens) == 1 and tokens[0].token_type == TokenType.STRING:
+        return tokens[0].text
+    if len(tokens) == 1 and tokens[0].text.upper() == "DEFAULT":
+        return None
+    return ", ".join(part.strip().strip("'") for part in text[tokens[0].start:tokens[-1].end + 1].split(","))
+
+
+def _parse_set(stmt: Statement, toks: list[Token]) -> LocalCommand:
+    words = _words(toks)
+    local = len(words) > 1 and words[1] == "LOCAL"
+    rest = toks[2:] if len(words) > 1 and words[1] in ("LOCAL", "SESSION") else toks[1:]
+    rw = _words(rest)
+    if rw[:1] == ["TRANSACTION"] or rw[:3] == ["CHARACTERISTICS", "AS", "TRANSACTION"]:
+        return LocalCommand("noop", "SET")  # isolation and read-only modes: always read-only here
+    if rw[:2] == ["TIME", "ZONE"]:
+        value = _value_text(stmt.text, rest[2:])
+        return LocalCommand("set", "SET", "TimeZone", None if rw[2:3] == ["LOCAL"] else value, local)
+    if rw[:1] == ["NAMES"]:
+        return LocalCommand("set", "SET", "client_encoding", _value_text(stmt.text, rest[1:]), local)
+    if rw[:1] == ["SCHEMA"]:
+        return LocalCommand("set", "SET", "search_path", _value_text(stmt.text, rest[1:]), local)
+    if rw[:2] == ["SESSION", "AUTHORIZATION"] or rw[:1] == ["ROLE"]:
+        raise SqlError("42501", "changing the session's user or role is not allowed",
+                       hint="Log in as the user whose policy you need.")
+    # name [.name] {TO | =} value
+    i = 0
+    name = ""
+    while i < len(rest) and rest[i].token_type not in (TokenType.EQ,) and rw[i] != "TO":
+        name += rest[i].text
+        i += 1
+    if not name or i >= len(rest) or i + 1 >= len(rest):
+        raise syntax_error(stmt.text, stmt.offset)
+    return LocalCommand("set", "SET", name, _value_text(stmt.text, rest[i + 1:]), local)
+
+
+def _parse_transaction(words: list[str]) -> LocalCommand:
+    head = words[0]
+    if head in ("BEGIN", "START"):
+        return LocalCommand("begin", "START TRANSACTION" if head == "START" else "BEGIN")
+    if head in ("COMMIT", "END"):
+        return LocalCommand("commit", "COMMIT")
+    if head == "SAVEPOINT" and len(words) == 2:
+        return LocalCommand("savepoint", "SAVEPOINT", words[1].lower())
+    if head == "RELEASE" and len(words) in (2, 3):
+        return LocalCommand("release", "RELEASE", words[-1].lower())
+    if head in ("ROLLBACK", "ABORT"):
+        if "TO" in words:
+            return LocalCommand("rollback_to", "ROLLBACK", words[-1].lower())
+        return LocalCommand("rollback", "ROLLBACK")
+    raise SqlError("42601", f'syntax error at or near "{words[-1].lower()}"')
+
+
+def parse_local_command(stmt: Statement) -> LocalCommand:
+    try:
+        toks = _DIALECT.tokenize(stmt.text)
+    except Exception:
+        raise syntax_error(stmt.text, stmt.offset) from None
+    toks = [t for t in toks if t.token_type != TokenType.SEMICOLON]
+    words = _words(toks)
+    head = words[0]
+    if head == "SET":
+        return _parse_set(stmt, toks)
+    if head == "SHOW":
+        if len(words) < 2:
+            raise syntax_error(stmt.text, stmt.offset)
+        if words[1] == "ALL":
+            return LocalCommand("show_all", "SHOW")
+        name = _SHOW_ALIASES.get(tuple(words[1:]), "".join(t.text for t in toks[1:]))
+        return LocalCommand("show", "SHOW", name)
+    if head == "RESET":
+        if words[1:] == ["ALL"]:
+            return LocalCommand("reset_all", "RESET")
+        name = _SHOW_ALIASES.get(tuple(words[1:]), "".join(t.text for t in toks[1:]))
+        return LocalCommand("reset", "RESET", name)
+    if head == "DISCARD":
+        return LocalCommand("discard_all", "DISCARD ALL") if words[1:] == ["ALL"] else LocalCommand("noop", "DISCARD " + " ".join(words[1:]))
+    if head == "DEALLOCATE":
+        target = [w for w in words[1:] if w != "PREPARE"]
+        if target == ["ALL"]:
+            return LocalCommand("deallocate", "DEALLOCATE ALL", None)
+        return LocalCommand("deallocate", "DEALLOCATE", toks[-1].text)
+    if head == "UNLISTEN":
+        return LocalCommand("noop", "UNLISTEN")
+    return _parse_transaction([w for w in words if w not in ("WORK", "TRANSACTION")] if head not in ("START",) else words)

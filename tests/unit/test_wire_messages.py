@@ -1,0 +1,134 @@
+"""The frontend decoder and backend encoders, fed bytes directly (no sockets)."""
+import struct
+
+import pytest
+
+from proxy.wire import messages as m
+
+
+def startup_packet(params: dict[str, str], version: int = m.PROTOCOL_3_0) -> bytes:
+    body = struct.pack("!i", version) + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in params.items()) + b"\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def typed(code: bytes, body: bytes) -> bytes:
+    return code + struct.pack("!i", len(body) + 4) + body
+
+
+def decode_all(data: bytes, startup_done: bool = True) -> list:
+    d = m.FrontendDecoder()
+    d.expect_startup = not startup_done
+    d.feed(data)
+    return list(d)
+
+
+def test_startup_message_and_version():
+    [msg] = decode_all(startup_packet({"user": "alice", "database": "demo"}), startup_done=False)
+    assert msg == m.StartupMessage(3, 0, {"user": "alice", "database": "demo"})
+
+
+def test_startup_with_newer_minor_version_is_accepted():
+    [msg] = decode_all(startup_packet({"user": "a"}, (3 << 16) | 2), startup_done=False)
+    assert (msg.major, msg.minor) == (3, 2)
+
+
+def test_ssl_request_then_startup_in_one_buffer():
+    ssl = struct.pack("!ii", 8, m.SSL_REQUEST_CODE)
+    d = m.FrontendDecoder()
+    d.feed(ssl + startup_packet({"user": "u"}))
+    assert isinstance(d.next_message(), m.SSLRequest)
+    assert d.expect_startup  # still untyped after an SSLRequest
+    assert isinstance(d.next_message(), m.StartupMessage)
+    assert not d.expect_startup
+
+
+def test_cancel_request():
+    [msg] = decode_all(struct.pack("!iiii", 16, m.CANCEL_REQUEST_CODE, 1234, -5), startup_done=False)
+    assert msg == m.CancelRequest(1234, -5)
+
+
+def test_messages_split_across_feeds_are_reassembled():
+    data = typed(b"Q", b"select 1\0") + typed(b"S", b"")
+    d = m.FrontendDecoder()
+    d.expect_startup = False
+    out = []
+    for i in range(len(data)):
+        d.feed(data[i:i + 1])
+        out.extend(d)
+    assert out == [m.Query("select 1"), m.Sync()]
+
+
+def test_extended_protocol_messages():
+    parse = typed(b"P", b"s1\0select $1\0" + struct.pack("!hI", 1, 23))
+    bind = typed(b"B", b"p1\0s1\0" + struct.pack("!hh", 1, 1) + struct.pack("!h", 2)
+                 + struct.pack("!i", 4) + struct.pack("!i", 7) + struct.pack("!i", -1)
+                 + struct.pack("!hh", 1, 1))
+    describe = typed(b"D", b"Pp1\0")
+    execute = typed(b"E", b"p1\0" + struct.pack("!i", 10))
+    close = typed(b"C", b"Ss1\0")
+    msgs = decode_all(parse + bind + describe + execute + close + typed(b"H", b"") + typed(b"X", b""))
+    assert msgs == [
+        m.Parse("s1", "select $1", (23,)),
+        m.Bind("p1", "s1", (1,), (struct.pack("!i", 7), None), (1,)),
+        m.Describe("P", "p1"), m.Execute("p1", 10), m.Close("S", "s1"), m.Flush(), m.Terminate(),
+    ]
+
+
+@pytest.mark.parametrize("data", [
+    typed(b"Q", b"no terminator"),                       # string without NUL
+    typed(b"Z", b""),                                    # not a frontend message
+    b"Q" + struct.pack("!i", 2),                         # length below 4
+    typed(b"D", b"Xname\0"),                             # bad describe kind
+    typed(b"B", b"p\0s\0" + struct.pack("!h", 5)),       # counts beyond the body
+    typed(b"S", b"extra"),                               # trailing bytes
+])
+def test_malformed_messages_raise_protocol_error(data):
+    with pytest.raises(m.ProtocolError):
+        decode_all(data)
+
+
+def test_oversized_startup_packet_is_refused_before_buffering_it():
+    d = m.FrontendDecoder()
+    d.feed(struct.pack("!i", 1 << 24))
+    with pytest.raises(m.ProtocolError):
+        d.next_message()
+
+
+def test_unsupported_protocol_major_is_refused():
+    with pytest.raises(m.ProtocolError):
+        decode_all(startup_packet({"user": "a"}, 2 << 16), startup_done=False)
+
+
+def test_copy_and_function_call_are_reported_not_fatal():
+    assert decode_all(typed(b"F", b"whatever")) == [m.Unsupported("F")]
+
+
+def test_sasl_initial_response():
+    payload = b"SCRAM-SHA-256\0" + struct.pack("!i", 3) + b"abc"
+    assert m.parse_sasl_initial(payload) == ("SCRAM-SHA-256", b"abc")
+
+
+def test_backend_encoders_produce_protocol_bytes():
+    assert m.ready_for_query("T") == b"Z\0\0\0\x05T"
+    assert m.authentication_ok() == b"R\0\0\0\x08\0\0\0\0"
+    assert m.command_complete("SELECT 1") == b"C\0\0\0\x0dSELECT 1\0"
+    assert m.data_row([b"1", None]) == b"D\0\0\0\x0f\0\x02\0\0\0\x011\xff\xff\xff\xff"
+    assert m.parameter_description([23, 25]) == b"t\0\0\0\x0e\0\x02\0\0\0\x17\0\0\0\x19"
+    assert m.empty_query_response() == b"I\0\0\0\x04"
+
+
+def test_row_description_layout():
+    out = m.row_description([m.Column("id", 23, 4)], [1])
+    body = b"\0\x01" + b"id\0" + struct.pack("!ihihih", 0, 0, 23, 4, -1, 1)
+    assert out == b"T" + struct.pack("!i", len(body) + 4) + body
+
+
+def test_error_response_fields():
+    out = m.error_response(m.Notice("ERROR", "42P01", 'relation "x" does not exist', hint="h", position=5))
+    assert out.startswith(b"E")
+    assert b"SERROR\0VERROR\0C42P01\0Mrelation \"x\" does not exist\0Hh\0P5\0\0" in out
+
+
+def test_negotiate_protocol_version():
+    out = m.negotiate_protocol_version(0, ["_pq_.x"])
+    assert out == b"v" + struct.pack("!iii", 4 + 8 + 7, 0, 1) + b"_pq_.x\0"
