@@ -147,6 +147,9 @@ class Session:
             await self._fatal(exc.code, str(exc))
         except (ConnectionClosed, ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:  # a bug must cost one connection, never the server
+            log.exception("session %d: internal error", self.process_id)
+            await self._fatal("XX000", "internal error in anonproxy; the connection is closed")
         finally:
             await self.close()
 
@@ -274,7 +277,7 @@ class Session:
             elif isinstance(msg, (m.Parse, m.Bind, m.Describe, m.Execute, m.Close)):
                 try:
                     await self.extended(msg)
-                except SqlError as exc:
+                except (SqlError, BackendError) as exc:
                     self.send_error(exc)
                     skip_until_sync = True
             elif isinstance(msg, m.Unsupported):

@@ -37,6 +37,12 @@ def _words(tokens: list[Token]) -> list[str]:
     return [t.text.upper() for t in tokens]
 
 
+def _setting_name(toks: list[Token]) -> str:
+    """SHOW/RESET target: a setting name or one of PostgreSQL's multi-word aliases."""
+    words = tuple(" ".join(_words(toks)).split())
+    return _SHOW_ALIASES.get(words) or "".join(t.text for t in toks)
+
+
 def _value_text(text: str, tokens: list[Token]) -> str | None:
     """The right-hand side of SET as PostgreSQL stores it; None for DEFAULT."""
     if not tokens:
@@ -108,13 +114,11 @@ def parse_local_command(stmt: Statement) -> LocalCommand:
             raise syntax_error(stmt.text, stmt.offset)
         if words[1] == "ALL":
             return LocalCommand("show_all", "SHOW")
-        name = _SHOW_ALIASES.get(tuple(words[1:]), "".join(t.text for t in toks[1:]))
-        return LocalCommand("show", "SHOW", name)
+        return LocalCommand("show", "SHOW", _setting_name(toks[1:]))
     if head == "RESET":
         if words[1:] == ["ALL"]:
             return LocalCommand("reset_all", "RESET")
-        name = _SHOW_ALIASES.get(tuple(words[1:]), "".join(t.text for t in toks[1:]))
-        return LocalCommand("reset", "RESET", name)
+        return LocalCommand("reset", "RESET", _setting_name(toks[1:]))
     if head == "DISCARD":
         return LocalCommand("discard_all", "DISCARD ALL") if words[1:] == ["ALL"] else LocalCommand("noop", "DISCARD " + " ".join(words[1:]))
     if head == "DEALLOCATE":

@@ -11,7 +11,6 @@ from sqlglot import exp
 from proxy.errors import SqlError, insufficient_privilege, undefined_table
 from proxy.rewrite.context import RewriteContext
 
-CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 _LOCAL_SCHEMAS = frozenset({"public", "main"})
 # Set-returning functions that read nothing but their arguments.
 _SAFE_TABLE_FUNCTIONS = frozenset({"generate_series", "unnest", "range"})
@@ -20,13 +19,6 @@ _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 
 def cte_names(tree: exp.Expression) -> set[str]:
     return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-
-
-def is_catalog_table(table: exp.Table, ctx: RewriteContext) -> bool:
-    schema = table.db.lower()
-    if schema in CATALOG_SCHEMAS:
-        return True
-    return not schema and table.name.lower().startswith("pg_") and table.name.lower() not in ctx.tables
 
 
 def require_query(tree: exp.Expression) -> exp.Expression:

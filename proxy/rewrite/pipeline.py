@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from proxy.catalog.route import plan_catalog_query
+from proxy.catalog.route import is_catalog_query, plan_catalog_query
 from proxy.rewrite.context import RewriteContext
-from proxy.rewrite.guard import guard, is_catalog_table, require_query
+from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
 from proxy.rewrite.parse import parse_statement, split_statements
@@ -46,7 +46,7 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     require_query(tree)
     cacheable = not uses_session_state(tree)
     param_oids = infer_param_types(tree, declared, ctx)
-    if any(is_catalog_table(t, ctx) for t in tree.find_all(exp.Table)):
+    if is_catalog_query(tree, ctx):
         tree = plan_catalog_query(tree, ctx)
     else:
         tree = guard(tree, ctx)

@@ -23,11 +23,14 @@ def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Ex
         return "version", exp.Literal.string(VERSION_STRING)
     if isinstance(node, exp.CurrentSchema) or name == "current_schema":
         return "current_schema", exp.Literal.string("public")
-    if name in ("current_database", "current_catalog"):
-        return name, exp.Literal.string(ctx.database)
-    if isinstance(node, exp.CurrentUser) or name in ("current_user", "session_user", "user",
-                                                      "current_role"):
-        return name or "current_user", exp.Literal.string(ctx.user)
+    if isinstance(node, exp.CurrentDatabase):
+        return "current_database", exp.Literal.string(ctx.database)
+    if isinstance(node, exp.CurrentCatalog):
+        return "current_catalog", exp.Literal.string(ctx.database)
+    if isinstance(node, exp.CurrentUser):
+        return "current_user", exp.Literal.string(ctx.user)
+    if isinstance(node, exp.SessionUser):
+        return "session_user", exp.Literal.string(ctx.user)
     if name == "pg_backend_pid":
         return name, exp.Literal.number(ctx.backend_pid)
     if name == "current_setting" and node.expressions and node.expressions[0].is_string:

@@ -1,0 +1,111 @@
+"""A real anonproxy server, started as a user starts it, for the client tests."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from proxy.wire.scram import make_verifier
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DB = ROOT / "examples" / "data" / "demo.duckdb"
+PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw"}
+
+
+@dataclass(frozen=True)
+class ProxyServer:
+    host: str
+    port: int
+    database: str
+    process: subprocess.Popen
+    db_path: Path
+
+    def dsn(self, user: str = "admin", password: str | None = None, **extra: str) -> str:
+        password = PASSWORDS[user] if password is None else password
+        query = "&".join(f"{k}={v}" for k, v in extra.items())
+        return (f"postgresql://{user}:{password}@{self.host}:{self.port}/{self.database}"
+                + (f"?{query}" if query else ""))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"anonproxy exited early:\n{process.stderr.read() if process.stderr else ''}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("anonproxy did not start listening")
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo database `make demo` builds; built here if this run has none."""
+    if DEMO_DB.exists():
+        return DEMO_DB
+    spec = importlib.util.spec_from_file_location("build_demo", ROOT / "examples" / "build_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    module.build(path)
+    return path
+
+
+def write_config(directory: Path, db: Path, extra: str = "") -> Path:
+    users = "\n".join(f'  {u}: {{role: {u}, password: "{make_verifier(p)}"}}' for u, p in PASSWORDS.items())
+    config = directory / "proxy.yaml"
+    config.write_text(f"""
+database: demo
+backend: {{type: duckdb, path: "{db}"}}
+users:
+{users}
+roles:
+  admin: {{mode: raw, tables: "*"}}
+  analyst: {{mode: raw, tables: [cell_towers]}}
+{extra}""")
+    return config
+
+
+def start_proxy(config: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wait_for_port("127.0.0.1", port, process)
+    return process, port
+
+
+def stop_proxy(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory, demo_db) -> ProxyServer:
+    config = write_config(tmp_path_factory.mktemp("proxy"), demo_db)
+    process, port = start_proxy(config)
+    yield ProxyServer("127.0.0.1", port, "demo", process, demo_db)
+    stop_proxy(process)
