@@ -42,6 +42,7 @@ class Server:
         self.sessions: dict[int, Session] = {}
         self._next_pid = secrets.randbelow(1 << 20) + 1000
         self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     def rewrite_context(self, user: User, settings: Settings, pid: int) -> RewriteContext:
         return RewriteContext(role=self.config.roles[user.role], user=user.name,
@@ -61,7 +62,13 @@ class Server:
         self._next_pid += 1
         session = Session(self, reader, writer, self._next_pid)
         self.sessions[session.process_id] = session
-        await session.run()
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await session.run()
+        finally:
+            self._tasks.discard(task)
 
     def forget(self, session: Session) -> None:
         self.sessions.pop(session.process_id, None)
@@ -79,8 +86,8 @@ class Server:
         for session in list(self.sessions.values()):
             session.cancel()
             session.writer.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._tasks:  # let each session finish its own clean-up
+            await asyncio.wait(self._tasks, timeout=5)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
 

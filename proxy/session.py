@@ -165,7 +165,7 @@ class Session:
         for portal in self.portals.values():
             self._close_portal_cursor(portal)
         if self.cursor is not None:
-            await self.blocking(self.cursor.close)
+            self.server.executor.submit(self.cursor.close)
         self.writer.close()
         try:
             await self.writer.wait_closed()
