@@ -67,14 +67,10 @@ class Transaction:
 
 
 def _formats_for(formats: tuple[int, ...], n: int) -> list[int]:
-    """Bind's format-code rules: none = text, one = all, else one each."""
-    if not formats:
-        return [0] * n
-    if len(formats) == 1:
-        return [formats[0]] * n
-    if len(formats) != n:
-        raise SqlError("08P01", f"bind message has {len(formats)} result formats but query has {n} columns")
-    return list(formats)
+    try:
+        return m.result_format_codes(formats, n)
+    except ValueError as exc:
+        raise SqlError("08P01", str(exc)) from None
 
 
 def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) -> bytes:
@@ -82,13 +78,12 @@ def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) ->
         [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier) for c in columns], formats)
 
 
-def encode_rows(rows: list[tuple[Any, ...]], encoders: list[Any]) -> bytes:
-    """DataRow messages for a batch; runs in the worker thread beside the fetch."""
-    out = []
-    data_row = m.data_row
-    for row in rows:
-        out.append(data_row([None if v is None else enc(v) for enc, v in zip(encoders, row)]))
-    return b"".join(out)
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int]) -> list[Any]:
+    return [_utf8 if c.preformatted else pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
 
 
 class Session:
@@ -107,6 +102,7 @@ class Session:
         self.prepared: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.cursor: Cursor | None = None
+        self._cursor_lent = False  # the session cursor is serving a statement or portal
         self.running: Cursor | None = None  # what a CancelRequest interrupts
         self._out: list[bytes] = []
         self._tls = False
@@ -338,25 +334,40 @@ class Session:
         self.send(m.ready_for_query(self.tx.status))
         await self.flush()
 
+    async def acquire_cursor(self) -> Cursor:
+        """The session's cursor, or a fresh one while a suspended portal holds it."""
+        if not self._cursor_lent:
+            self._cursor_lent = True
+            assert self.cursor is not None
+            return self.cursor
+        return await self.blocking(self.server.backend.cursor)
+
+    def release_cursor(self, cursor: Cursor) -> None:
+        if cursor is self.cursor:
+            self._cursor_lent = False
+        else:
+            self.server.executor.submit(cursor.close)
+
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
                           *, describe: bool) -> None:
-        assert self.cursor is not None
-        self.running = self.cursor
+        cursor = await self.acquire_cursor()
+        self.running = cursor
         try:
-            columns = await self.blocking(self.cursor.execute, query.sql, params)
+            columns = await self.blocking(cursor.execute, query.sql, params, formats)
             fmts = _formats_for(formats, len(columns))
             if describe:
                 self.send(_row_description(columns, fmts))
-            count = await self._stream(self.cursor, columns, fmts, limit=0)
+            count = await self._stream(cursor, columns, fmts, limit=0)
         finally:
             self.running = None
+            self.release_cursor(cursor)
         self.send(m.command_complete(f"SELECT {count}"))
 
     async def _stream(self, cursor: Cursor, columns: list[ResultColumn], formats: list[int],
                       limit: int) -> int:
         """Send rows in batches, waiting for the client to drain each one; returns
         the row count, or -1 when `limit` rows were sent and more may follow."""
-        encoders = [pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
+        encoders = column_encoders(columns, formats)
         sent = 0
         while True:
             want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - sent)
@@ -530,11 +541,12 @@ class Session:
             return self._local_columns(plan)
         if portal.columns is None:
             self._check_not_failed(plan)
-            cursor = await self.blocking(self.server.backend.cursor)
+            cursor = await self.acquire_cursor()
             portal.cursor = cursor
             self.running = cursor
             try:
-                portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params)
+                portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params,
+                                                     portal.result_formats)
             finally:
                 self.running = None
         return portal.columns
@@ -579,12 +591,12 @@ class Session:
     def _close_portal_cursor(self, portal: Portal) -> None:
         cursor, portal.cursor = portal.cursor, None
         if cursor is not None:
-            self.server.executor.submit(cursor.close)
+            self.release_cursor(cursor)
 
 
 def _fetch_encoded(cursor: Cursor, n: int, encoders: list[Any]) -> tuple[bytes, int]:
     rows = cursor.fetch(n)
-    return encode_rows(rows, encoders), len(rows)
+    return m.data_rows(rows, encoders), len(rows)
 
 
 def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:

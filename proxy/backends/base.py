@@ -28,6 +28,9 @@ class ResultColumn:
     type_oid: int
     type_size: int
     type_modifier: int = -1
+    # True when the backend already hands this column out as PostgreSQL's text
+    # form (a str), so the session only UTF-8-encodes it.
+    preformatted: bool = False
 
 
 class Cursor(Protocol):
@@ -35,7 +38,9 @@ class Cursor(Protocol):
 
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]: ...
 
-    def execute(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]: ...
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+        """Run a statement; `formats` are Bind's result format codes (0 text, 1 binary)."""
+        ...
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]: ...
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -9,6 +10,7 @@ import duckdb
 
 from proxy.backends.base import BackendError, QueryCanceled, ResultColumn
 from proxy.wire import types as pg
+from proxy.wire.messages import result_format_codes
 
 # DuckDB type name -> (PostgreSQL type oid, typlen). Unlisted types go out as text.
 _SIMPLE_TYPES: dict[str, tuple[int, int]] = {
@@ -59,6 +61,25 @@ def pg_column(name: str, duck_type: str) -> ResultColumn:
     return ResultColumn(name, pg.TEXT, -1)
 
 
+# DuckDB types whose VARCHAR cast prints exactly what PostgreSQL's text output
+# does (with TimeZone UTC); the rest are formatted in Python by proxy.wire.types.
+_SAME_TEXT = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                        "UINTEGER", "UBIGINT", "UHUGEINT", "VARCHAR", "DATE", "TIME", "TIMESTAMP",
+                        "TIMESTAMP WITH TIME ZONE", "UUID", "JSON"})
+
+
+def text_expression(position: int, duck_type: str) -> str | None:
+    """SQL that renders result column `position` (1-based) as PostgreSQL text, or None."""
+    ref = f"#{position}"
+    if duck_type in _SAME_TEXT or _DECIMAL.fullmatch(duck_type):
+        return f"CAST({ref} AS VARCHAR)"
+    if duck_type == "BOOLEAN":
+        return f"CASE WHEN {ref} THEN 't' WHEN NOT {ref} THEN 'f' END"
+    if duck_type == "BLOB":
+        return f"'\\x' || lower(hex({ref}))"
+    return None
+
+
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 _MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
 _MISSING_FUNCTION = re.compile(r"Scalar Function with name (\S+) does not exist")
@@ -94,24 +115,46 @@ def translate_error(exc: duckdb.Error) -> BackendError:
 
 
 class DuckDBCursor:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, shapes: dict[str, list[tuple[str, str]]]) -> None:
         self._con = con
+        self._shapes = shapes  # shared across cursors: the database is read-only, so shapes never change
+
+    def _shape(self, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of each result column, planned but not run; cached per SQL text."""
+        shape = self._shapes.get(sql)
+        if shape is None:
+            try:
+                rel = self._con.sql(sql, params=list(params) or None)
+            except duckdb.Error as exc:
+                raise translate_error(exc) from None
+            shape = [] if rel is None else [(n, str(t)) for n, t in zip(rel.columns, rel.types)]
+            if len(self._shapes) < 4096:
+                self._shapes[sql] = shape
+        return shape
 
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
-        try:
-            rel = self._con.sql(sql, params=list(params) or None)
-        except duckdb.Error as exc:
-            raise translate_error(exc) from None
-        if rel is None:
-            return []
-        return [pg_column(n, str(t)) for n, t in zip(rel.columns, rel.types)]
+        return [pg_column(n, t) for n, t in self._shape(sql, params)]
 
-    def execute(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+        """Run `sql`, letting DuckDB render the text-format columns it renders as
+        PostgreSQL does: vectorized in the engine rather than value by value here."""
+        shape = self._shape(sql, params)
         try:
-            self._con.execute(sql, list(params))
+            codes = result_format_codes(formats, len(shape))
+        except ValueError as exc:
+            raise BackendError(str(exc), "08P01") from None
+        columns, exprs = [], []
+        for i, ((name, duck_type), code) in enumerate(zip(shape, codes), start=1):
+            expr = text_expression(i, duck_type) if code == 0 else None
+            exprs.append(expr or f"#{i}")
+            column = pg_column(name, duck_type)
+            columns.append(replace(column, preformatted=True) if expr else column)
+        wrapped = f"SELECT {', '.join(exprs)} FROM ({sql}) AS q" if any(c.preformatted for c in columns) else sql
+        try:
+            self._con.execute(wrapped, list(params))
         except duckdb.Error as exc:
             raise translate_error(exc) from None
-        return [pg_column(d[0], str(d[1])) for d in self._con.description or ()]
+        return columns
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]:
         try:
@@ -137,8 +180,10 @@ class DuckDBBackend:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         })
+        self._db.execute("SET GLOBAL TimeZone = 'UTC'")  # timestamptz text as the proxy reports it
         self._db.execute("SET lock_configuration = true")
         self._columns = self._read_columns()
+        self._shapes: dict[str, list[tuple[str, str]]] = {}
 
     def _read_columns(self) -> dict[str, dict[str, int]]:
         rows = self._db.execute(
@@ -153,7 +198,7 @@ class DuckDBBackend:
         return self._columns
 
     def cursor(self) -> DuckDBCursor:
-        return DuckDBCursor(self._db.cursor())
+        return DuckDBCursor(self._db.cursor(), self._shapes)
 
     def close(self) -> None:
         self._db.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 PROTOCOL_3_0 = 3 << 16
 SSL_REQUEST_CODE = 80877103
@@ -296,6 +296,17 @@ def parse_sasl_initial(payload: bytes) -> tuple[str, bytes]:
     return mechanism, data
 
 
+def result_format_codes(codes: Sequence[int], n: int) -> list[int]:
+    """Bind's format-code rule: none means all text, one applies to all, else one each."""
+    if not codes:
+        return [0] * n
+    if len(codes) == 1:
+        return [codes[0]] * n
+    if len(codes) != n:
+        raise ValueError(f"bind message has {len(codes)} result formats but query has {n} columns")
+    return list(codes)
+
+
 # --- backend messages -----------------------------------------------------
 
 
@@ -378,6 +389,31 @@ def data_row(values: Sequence[bytes | None]) -> bytes:
             parts.append(v)
     body = b"".join(parts)
     return b"D" + _pack_int32(len(body) + 4) + body
+
+
+def data_rows(rows: Sequence[Sequence[Any]], encoders: Sequence[Callable[[Any], bytes]]) -> bytes:
+    """DataRow messages for a batch of rows, one encoder per column, as one
+    buffer. This is the proxy's hottest loop, hence the inlining."""
+    out: list[bytes] = []
+    append = out.append
+    count = struct.pack("!h", len(encoders))
+    pairs = list(enumerate(encoders))
+    for row in rows:
+        fields = [count]
+        size = 6  # length field + column count
+        for i, enc in pairs:
+            v = row[i]
+            if v is None:
+                fields.append(_NULL_FIELD)
+                size += 4
+            else:
+                data = enc(v)
+                fields.append(_pack_int32(len(data)))
+                fields.append(data)
+                size += 4 + len(data)
+        append(b"D" + _pack_int32(size))
+        append(b"".join(fields))
+    return b"".join(out)
 
 
 def command_complete(tag: str) -> bytes:

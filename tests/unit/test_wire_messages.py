@@ -132,3 +132,19 @@ def test_error_response_fields():
 def test_negotiate_protocol_version():
     out = m.negotiate_protocol_version(0, ["_pq_.x"])
     assert out == b"v" + struct.pack("!iii", 4 + 8 + 7, 0, 1) + b"_pq_.x\0"
+
+
+def test_data_rows_batch_equals_row_by_row_encoding():
+    rows = [(1, "a", None), (None, "héllo", 2.5)]
+    encoders = [lambda v: str(v).encode(), lambda v: v.encode(), lambda v: repr(v).encode()]
+    expected = b"".join(m.data_row([None if v is None else enc(v) for enc, v in zip(encoders, row)])
+                        for row in rows)
+    assert m.data_rows(rows, encoders) == expected
+
+
+def test_result_format_codes_follow_the_bind_rule():
+    assert m.result_format_codes((), 3) == [0, 0, 0]
+    assert m.result_format_codes((1,), 2) == [1, 1]
+    assert m.result_format_codes((0, 1), 2) == [0, 1]
+    with pytest.raises(ValueError):
+        m.result_format_codes((0, 1), 3)
