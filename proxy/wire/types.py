@@ -13,7 +13,7 @@ import math
 import struct
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, Callable
 
 BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 23, 25, 26
@@ -233,7 +233,7 @@ def _interval_text(v: Any) -> bytes:
     years, mons = int(months / 12), months - int(months / 12) * 12
     for n, unit in ((years, "year"), (mons, "mon"), (days, "day")):
         if n:
-            parts.append(f"{n} {unit}{'' if abs(n) == 1 else 's'}")
+            parts.append(f"{n} {unit}{'' if n == 1 else 's'}")  # PostgreSQL: '-1 days'
     if us or not parts:
         sign = "-" if us < 0 else ("+" if parts and (months < 0 or days < 0) else "")
         secs, frac = divmod(abs(us), 1_000_000)
@@ -438,8 +438,8 @@ def _decode_numeric_binary(b: bytes) -> Decimal:
     for g in groups:
         value = value * 10000 + g
     exponent = (weight - ndigits + 1) * 4
-    d = Decimal(value).scaleb(exponent)
-    d = d.quantize(Decimal(1).scaleb(-dscale)) if dscale or exponent < 0 else d
+    wide = Context(prec=max(ndigits * 4 + max(exponent, 0) + dscale, 28) + 8)
+    d = Decimal(value).scaleb(exponent, wide).quantize(Decimal(1).scaleb(-dscale), context=wide)
     return -d if sign == _NUMERIC_NEG else d
 
 
