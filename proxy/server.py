@@ -84,8 +84,7 @@ class Server:
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions.values()):
-            session.cancel()
-            session.writer.close()
+            session.terminate()
         if self._tasks:  # let each session finish its own clean-up
             await asyncio.wait(self._tasks, timeout=5)
         self.executor.shutdown(wait=True, cancel_futures=True)

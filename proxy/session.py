@@ -173,6 +173,14 @@ class Session:
         if running is not None:
             running.cancel()
 
+    def terminate(self) -> None:
+        """Server shutdown: stop the running statement, tell the client why, hang up."""
+        self.cancel()
+        if not self.writer.is_closing():
+            self.writer.write(m.error_response(
+                m.Notice("FATAL", "57P01", "terminating connection due to administrator command")))
+            self.writer.close()
+
     # --- start-up and authentication --------------------------------------
 
     async def startup(self) -> bool:
