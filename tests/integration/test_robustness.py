@@ -110,3 +110,41 @@ def test_ssl_request_is_declined_without_tls_and_plain_login_follows(proxy):
     with psycopg.connect(proxy.dsn(sslmode="prefer")) as conn:
         assert conn.pgconn.ssl_in_use is False
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def read_message(s: socket.socket) -> tuple[bytes, bytes]:
+    head = b""
+    while len(head) < 5:
+        head += s.recv(5 - len(head))
+    (length,) = struct.unpack("!i", head[1:])
+    body = b""
+    while len(body) < length - 4:
+        body += s.recv(length - 4 - len(body))
+    return head[:1], body
+
+
+def test_newer_protocol_minor_and_unknown_options_are_negotiated_not_fatal(proxy):
+    params = b"user\0admin\0database\0demo\0_pq_.future_option\0on\0\0"
+    body = struct.pack("!i", (3 << 16) | 2) + params
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as s:
+        s.sendall(struct.pack("!i", len(body) + 4) + body)
+        code, payload = read_message(s)
+        assert code == b"v"
+        minor, count = struct.unpack_from("!ii", payload)
+        assert (minor, count) == (0, 1) and payload[8:] == b"_pq_.future_option\0"
+        code, payload = read_message(s)
+        assert code == b"R" and struct.unpack_from("!i", payload)[0] == 10  # SASL follows
+        assert b"SCRAM-SHA-256\0" in payload
+
+
+def test_gssenc_request_is_declined(proxy):
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as s:
+        s.sendall(struct.pack("!ii", 8, m.GSSENC_REQUEST_CODE))
+        assert s.recv(1) == b"N"
+
+
+def test_empty_query_and_only_comments(proxy):
+    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+        result = conn.pgconn.exec_(b"  ; -- nothing here\n")
+        assert result.status == psycopg.pq.ExecStatus.EMPTY_QUERY
+        assert conn.execute("SELECT 1").fetchone() == (1,)
