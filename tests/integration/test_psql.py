@@ -101,3 +101,21 @@ def test_session_functions_answered_as_postgres(proxy):
     out = psql(proxy, "-At", "-c",
                "SELECT current_database(), current_schema(), current_user, version() LIKE 'PostgreSQL 16%'")
     assert out.stdout.strip() == "demo|public|admin|t", out.stderr
+
+
+def test_example_queries_run_as_written(proxy):
+    """examples/queries.sql is PostgreSQL SQL that the README points users to."""
+    from tests.integration.conftest import ROOT
+    out = psql(proxy, "-v", "ON_ERROR_STOP=1", "-f", str(ROOT / "examples" / "queries.sql"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(" rows)") + out.stdout.count("(1 row)") == 4
+
+
+def test_psycopg_client_example_runs(proxy):
+    import sys
+    from tests.integration.conftest import ROOT
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "clients" / "psycopg_example.py"), proxy.dsn()],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    regions = [line.split()[0] for line in out.stdout.splitlines()]
+    assert len(regions) >= 4 and len(set(regions)) == len(regions)
