@@ -72,6 +72,14 @@ roles: {{admin: {{mode: raw, tables: "*"}}}}
     raise SystemExit("proxy did not start")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water resident memory (Linux), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def stream_rows(conn: psycopg.Connection, binary: bool) -> int:
     n = 0
     with conn.cursor(binary=binary) as cur:
@@ -109,10 +117,12 @@ def main() -> None:
                 direct_rows += len(rows)
             direct_s = time.perf_counter() - t
             streams = {}
+            rss_before = peak_rss_mb(proc.pid)
             for binary in (False, True):
                 t = time.perf_counter()
                 n = stream_rows(conn, binary)
                 streams["binary" if binary else "text"] = (n, time.perf_counter() - t)
+            rss_after = peak_rss_mb(proc.pid)
             conn.close()
         finally:
             proc.terminate()
@@ -133,6 +143,7 @@ def main() -> None:
         rate = n / secs
         print(f"  {'proxy -> psycopg ' + name:38s} {rate:12,.0f} rows/s  "
               f"ratio {rate / (direct_rows / direct_s):.2f} of in-process")
+    print(f"  proxy peak RSS {rss_before:.0f} MiB before streaming, {rss_after:.0f} MiB after")
 
 
 if __name__ == "__main__":
