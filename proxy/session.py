@@ -284,6 +284,13 @@ class Session:
                 except (SqlError, BackendError) as exc:
                     self.send_error(exc)
                     skip_until_sync = True
+            elif isinstance(msg, m.InvalidText):
+                self.send_error(SqlError("22021", "invalid byte sequence for encoding \"UTF8\""))
+                if msg.type_code == "Q":
+                    self.send(m.ready_for_query(self.tx.status))
+                    await self.flush()
+                else:
+                    skip_until_sync = True
             elif isinstance(msg, m.Unsupported):
                 self.send_error(SqlError("0A000", "COPY and the function-call protocol are not supported"))
                 skip_until_sync = True

@@ -27,6 +27,9 @@ def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Ex
         return "current_database", exp.Literal.string(ctx.database)
     if isinstance(node, exp.CurrentCatalog):
         return "current_catalog", exp.Literal.string(ctx.database)
+    if isinstance(node, exp.Column) and not node.table and not node.this.quoted \
+            and node.name.lower() in ("user", "current_role"):  # reserved words in PostgreSQL
+        return node.name.lower(), exp.Literal.string(ctx.user)
     if isinstance(node, exp.CurrentUser):
         return "current_user", exp.Literal.string(ctx.user)
     if isinstance(node, exp.SessionUser):

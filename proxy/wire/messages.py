@@ -111,6 +111,13 @@ class Terminate:
 
 
 @dataclass(frozen=True, slots=True)
+class InvalidText:
+    """A well-framed Query or Parse whose text is not valid UTF-8: an error, not a hang-up."""
+
+    type_code: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A well-formed message we do not serve (COPY data, FunctionCall)."""
 
@@ -119,8 +126,12 @@ class Unsupported:
 
 FrontendMessage = (
     StartupMessage | SSLRequest | GSSENCRequest | CancelRequest | AuthResponse | Query | Parse
-    | Bind | Describe | Execute | Close | Sync | Flush | Terminate | Unsupported
+    | Bind | Describe | Execute | Close | Sync | Flush | Terminate | InvalidText | Unsupported
 )
+
+
+class _NotUtf8(ProtocolError):
+    """A string field is not UTF-8; for SQL text this is an error, not a hang-up."""
 
 
 class _Reader:
@@ -153,8 +164,8 @@ class _Reader:
         self.pos = end + 1
         try:
             return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError("invalid UTF-8 in message") from exc
+        except UnicodeDecodeError:
+            raise _NotUtf8() from None
 
     def byte(self) -> str:
         return chr(self.take(1)[0])
@@ -201,6 +212,15 @@ def _parse_bind(r: _Reader) -> Bind:
 
 
 def _parse_typed(code: str, body: bytes) -> FrontendMessage:
+    try:
+        return _parse_typed_body(code, body)
+    except _NotUtf8:
+        if code in ("Q", "P"):
+            return InvalidText(code)
+        raise ProtocolError("invalid UTF-8 in message") from None
+
+
+def _parse_typed_body(code: str, body: bytes) -> FrontendMessage:
     r = _Reader(body)
     msg: FrontendMessage
     if code == "Q":

@@ -148,3 +148,11 @@ def test_empty_query_and_only_comments(proxy):
         result = conn.pgconn.exec_(b"  ; -- nothing here\n")
         assert result.status == psycopg.pq.ExecStatus.EMPTY_QUERY
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_invalid_utf8_is_an_error_and_the_session_continues(proxy):
+    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+        res = conn.pgconn.exec_(b"SELECT '\xff\xfe'")
+        assert res.status == psycopg.pq.ExecStatus.FATAL_ERROR
+        assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"22021"
+        assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -37,6 +37,7 @@ def sql_of(text: str, context: RewriteContext | None = None) -> str:
     ("SELECT pg_catalog.version()", "SELECT 'PostgreSQL 16.4 (anonproxy) on x86_64-pc-linux-gnu, compiled by anonproxy, 64-bit' AS \"version\""),
     ("select current_schema(), current_database(), current_user",
      'SELECT \'public\' AS "current_schema", \'demo\' AS "current_database", \'alice\' AS "current_user"'),
+    ("SELECT user, session_user", 'SELECT \'alice\' AS "user", \'alice\' AS "session_user"'),
     ("select current_setting('application_name')", 'SELECT \'tests\' AS "current_setting"'),
     ("SELECT 1 UNION ALL SELECT 2", 'SELECT 1 AS "?column?" UNION ALL SELECT 2'),
     ("WITH x AS (SELECT cell_id FROM cell_towers) SELECT * FROM x",

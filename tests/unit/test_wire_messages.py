@@ -148,3 +148,13 @@ def test_result_format_codes_follow_the_bind_rule():
     assert m.result_format_codes((0, 1), 2) == [0, 1]
     with pytest.raises(ValueError):
         m.result_format_codes((0, 1), 3)
+
+
+def test_invalid_utf8_query_is_reported_not_fatal():
+    assert decode_all(typed(b"Q", b"select '\xff'\0")) == [m.InvalidText("Q")]
+
+
+def test_parse_with_parameter_oids_that_are_not_utf8_bytes():
+    # jsonb's oid 3802 is b"\x00\x00\x0e\xda": binary, not text, and must not be decoded
+    [msg] = decode_all(typed(b"P", b"\0select $1\0" + struct.pack("!hI", 1, 3802)))
+    assert msg == m.Parse("", "select $1", (3802,))
