@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_DB := examples/data/demo.duckdb
+DEMO_KEY := examples/data/demo-token.key
 LISTEN ?= 127.0.0.1:6432
 
 .PHONY: demo test install install-test demo-data bench clean
@@ -25,21 +26,26 @@ install-test: $(VENV)/.installed-test
 $(DEMO_DB): examples/build_demo.py $(VENV)/.installed
 	$(BIN)/python examples/build_demo.py $(DEMO_DB)
 
-demo-data: $(DEMO_DB)
+# A fresh random tokenization key per checkout, readable by its owner only.
+$(DEMO_KEY):
+	@mkdir -p $(dir $@)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $@
 
-demo: $(DEMO_DB)
+demo-data: $(DEMO_DB) $(DEMO_KEY)
+
+demo: demo-data
 	@echo
 	@echo "Connect in another terminal (demo passwords equal the login names):"
 	@echo "  psql \"postgresql://admin:admin@$(LISTEN)/demo\"      # raw role: every table"
-	@echo "  psql \"postgresql://analyst:analyst@$(LISTEN)/demo\"  # restricted role"
+	@echo "  psql \"postgresql://analyst:analyst@$(LISTEN)/demo\"  # masked role: tokens, masks, k=5"
 	@echo
 	$(BIN)/anonproxy serve --config policies/demo.yaml --listen $(LISTEN)
 
-test: $(VENV)/.installed-test $(DEMO_DB)
+test: $(VENV)/.installed-test demo-data
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-test $(DEMO_DB)
+bench: $(VENV)/.installed-test demo-data
 	$(BIN)/python bench/bench_proxy.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DB) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_KEY) .pytest_cache

@@ -24,13 +24,17 @@ examples:
 """
 
 
+def _report(path: str, exc: ConfigError) -> None:
+    print(f"anonproxy: {path} has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def _load(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"anonproxy: {path} has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _report(path, exc)
         raise SystemExit(2) from None
 
 
@@ -72,6 +76,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except ConfigError as exc:
+        _report(args.config, exc)
+        return 2
     except OSError as exc:
         print(f"anonproxy: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -80,7 +87,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from proxy.server import open_backend
+
     config = _load(args.config)
+    try:
+        open_backend(config).close()
+    except ConfigError as exc:
+        _report(args.config, exc)
+        return 2
     print(f"{args.config}: ok ({len(config.users)} users, {len(config.roles)} roles, "
           f"{config.backend.kind} backend)")
     return 0

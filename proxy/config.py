@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
-from proxy.policy.model import ALL_TABLES, IMPLEMENTED_MODES, MODES, Role
+from proxy.policy.model import ALL_TABLES, IMPLEMENTED_MODES, MODES, Role, TablePolicy
+from proxy.policy.rules import parse_rule
+from proxy.policy.tokens import TokenKeyError, load_key
 from proxy.wire.scram import Verifier
 
 DEFAULT_LISTEN = ("127.0.0.1", 6432)
@@ -53,6 +55,10 @@ class Config:
     backend: BackendConfig
     users: dict[str, User]
     roles: dict[str, Role]
+    token_key: bytes | None = None  # the tokenization key; never printed or logged
+
+    def __repr__(self) -> str:  # keep the key out of tracebacks and debug output
+        return f"Config(host={self.host!r}, port={self.port}, database={self.database!r}, roles={list(self.roles)})"
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -97,27 +103,93 @@ class _Checker:
         return p
 
 
+def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
+    if body in (None, "public"):
+        return TablePolicy(name.lower())
+    body = c.mapping(body, path, ("privacy_unit", "quasi_identifiers", "l_diversity", "columns"))
+    unit = body.get("privacy_unit")
+    if unit is not None and not isinstance(unit, str):
+        c.fail(f"{path}.privacy_unit", f"expected a column name, got {unit!r}")
+    qis = body.get("quasi_identifiers", [])
+    if not isinstance(qis, list) or not all(isinstance(q, str) for q in qis):
+        c.fail(f"{path}.quasi_identifiers", f"expected a list of column names, got {qis!r}")
+        qis = []
+    if qis and unit is None:
+        c.fail(f"{path}.quasi_identifiers", "quasi-identifiers need a privacy_unit to count people by")
+    diversity = None
+    if "l_diversity" in body:
+        ld = c.mapping(body["l_diversity"], f"{path}.l_diversity", ("column", "l"))
+        if not isinstance(ld.get("column"), str) or not isinstance(ld.get("l"), int) or ld.get("l", 0) < 2:
+            c.fail(f"{path}.l_diversity", f"expected {{column: NAME, l: N >= 2}}, got {body['l_diversity']!r}")
+        else:
+            diversity = (ld["column"].lower(), ld["l"])
+    columns = {}
+    for column, spec in c.mapping(body.get("columns") or {}, f"{path}.columns",
+                                  tuple(body.get("columns") or ())).items():
+        rule = parse_rule(spec, f"{path}.columns.{column}", c.fail)
+        if rule is not None:
+            columns[str(column).lower()] = rule
+    return TablePolicy(name.lower(), unit.lower() if isinstance(unit, str) else None,
+                       tuple(q.lower() for q in qis), diversity, columns)
+
+
+def _check_role_tables(c: _Checker, path: str, mode: str, tables: Any) -> dict[str, TablePolicy] | None:
+    if tables == ALL_TABLES and mode == "raw":
+        return None
+    if mode == "raw" and isinstance(tables, list) and all(isinstance(t, str) for t in tables):
+        return {t.lower(): TablePolicy(t.lower()) for t in tables}
+    if isinstance(tables, dict):
+        return {str(t).lower(): _check_table(c, str(t), body, f"{path}.{t}") for t, body in tables.items()}
+    expected = f"'{ALL_TABLES}', a list of table names or " if mode == "raw" else ""
+    c.fail(path, f"expected {expected}a mapping of table policies, got {tables!r}")
+    return {}
+
+
 def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
     roles: dict[str, Role] = {}
     for name, body in c.mapping(doc, "roles", tuple(doc or ())).items():
         path = f"roles.{name}"
-        body = c.mapping(body, path, ("mode", "tables"))
+        body = c.mapping(body, path, ("mode", "k", "tables"))
         mode = body.get("mode")
         if mode not in MODES:
             c.fail(f"{path}.mode", f"unknown mode {mode!r}; {_suggest(str(mode), list(MODES))}")
         elif mode not in IMPLEMENTED_MODES:
             c.fail(f"{path}.mode", f"mode '{mode}' is not available yet; available: "
                    + ", ".join(IMPLEMENTED_MODES))
-        tables = body.get("tables", [])
-        if tables == ALL_TABLES:
-            allowed = None
-        elif isinstance(tables, list) and all(isinstance(t, str) for t in tables):
-            allowed = frozenset(t.lower() for t in tables)
-        else:
-            c.fail(f"{path}.tables", f"expected '{ALL_TABLES}' or a list of table names, got {tables!r}")
-            allowed = frozenset()
-        roles[name] = Role(name, str(mode), allowed)
+        k = body.get("k", 1)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            c.fail(f"{path}.k", f"expected a whole number of people >= 1, got {k!r}")
+            k = 1
+        tables = _check_role_tables(c, f"{path}.tables", str(mode), body.get("tables", []))
+        if tables and any(t.quasi_identifiers for t in tables.values()) and k < 2:
+            c.fail(f"{path}.k", "quasi_identifiers are declared, so k must be at least 2")
+        roles[name] = Role(name, str(mode), tables, k)
     return roles
+
+
+def _needs_key(roles: dict[str, Role]) -> bool:
+    return any(rule.rule in ("tokenize", "perturb")
+               for role in roles.values() for table in (role.tables or {}).values()
+               for rule in table.columns.values())
+
+
+def _check_tokenization(c: _Checker, doc: Any, roles: dict[str, Role]) -> bytes | None:
+    if doc is None:
+        if _needs_key(roles):
+            c.fail("tokenization", "missing: tokenize and perturb rules need a key "
+                   "({key_env: VARIABLE} or {key_file: PATH})")
+        return None
+    body = c.mapping(doc, "tokenization", ("key_env", "key_file"))
+    if len(body) != 1:
+        c.fail("tokenization", "expected exactly one of key_env or key_file")
+        return None
+    try:
+        if "key_env" in body:
+            return load_key(env=str(body["key_env"]))
+        return load_key(path=c.file(body["key_file"], "tokenization.key_file", must_exist=False))
+    except TokenKeyError as exc:
+        c.fail(f"tokenization.{next(iter(body))}", str(exc))
+        return None
 
 
 def _check_users(c: _Checker, doc: Any, roles: dict[str, Role]) -> dict[str, User]:
@@ -158,7 +230,7 @@ def load_config(path: str | Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
     c = _Checker(path.resolve().parent)
-    top = c.mapping(doc, "(top)", ("listen", "database", "tls", "backend", "users", "roles"))
+    top = c.mapping(doc, "(top)", ("listen", "database", "tls", "backend", "tokenization", "users", "roles"))
     host, port = DEFAULT_LISTEN
     if "listen" in top:
         try:
@@ -172,9 +244,10 @@ def load_config(path: str | Path) -> Config:
     backend = _check_backend(c, top.get("backend"))
     roles = _check_roles(c, top.get("roles") or {})
     users = _check_users(c, top.get("users") or {}, roles)
+    token_key = _check_tokenization(c, top.get("tokenization"), roles)
     database = top.get("database", "postgres")
     if not isinstance(database, str) or not database:
         c.fail("database", f"expected a database name, got {database!r}")
     if c.problems:
         raise ConfigError(c.problems)
-    return Config(host, port, str(database), tls, backend, users, roles)
+    return Config(host, port, str(database), tls, backend, users, roles, token_key)

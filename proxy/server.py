@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from proxy.backends.base import Backend
 from proxy.backends.duckdb import DuckDBBackend
-from proxy.config import Config, User
+from proxy.config import Config, ConfigError, User
+from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.pipeline import PlanCache
 from proxy.session import Session
@@ -20,7 +21,13 @@ log = logging.getLogger("anonproxy.server")
 
 
 def open_backend(config: Config) -> Backend:
-    return DuckDBBackend(config.backend.path)
+    """The backend, after checking every policy against its real schema."""
+    backend = DuckDBBackend(config.backend.path)
+    problems = check_roles(config.roles, backend.table_columns())
+    if problems:
+        backend.close()
+        raise ConfigError(problems)
+    return backend
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -47,7 +54,8 @@ class Server:
     def rewrite_context(self, user: User, settings: Settings, pid: int) -> RewriteContext:
         return RewriteContext(role=self.config.roles[user.role], user=user.name,
                               database=self.config.database, tables=self.backend.table_columns(),
-                              dialect=self.backend.name, setting=settings.get, backend_pid=pid)
+                              dialect=self.backend.name, setting=settings.get, backend_pid=pid,
+                              token_key=self.config.token_key)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)

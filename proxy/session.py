@@ -302,7 +302,9 @@ class Session:
 
     def send_error(self, exc: SqlError | BackendError) -> None:
         if isinstance(exc, BackendError):
-            exc = SqlError(exc.sqlstate, str(exc))
+            # The backend ran the rewritten statement: scrub anything secret it quoted.
+            message = self.ctx.redact(str(exc)) if self.ctx else str(exc)
+            exc = SqlError(exc.sqlstate, message)
         self.send(m.error_response(m.Notice("ERROR", exc.sqlstate, exc.message, exc.detail,
                                             exc.hint, exc.position)))
         if self.tx.status == "T":

@@ -1,18 +1,66 @@
-"""What a role may see. Issue-3 slice: `raw` roles over an allow-list of tables."""
+"""What a role may see: its mode, k, and per table the privacy unit,
+quasi-identifiers and one rule per column."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 MODES = ("raw", "masked", "aggregate", "dp")
-IMPLEMENTED_MODES = ("raw",)
+IMPLEMENTED_MODES = ("raw", "masked")
 ALL_TABLES = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRule:
+    """One column's rule: `rule` is raw, hide, null, tokenize, mask, generalize or
+    perturb; `kind` narrows it (mask: email; generalize: prefix); options are checked."""
+
+    rule: str
+    kind: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reveals_raw(self) -> bool:
+        return self.rule == "raw"
+
+
+RAW = ColumnRule("raw")
+HIDE = ColumnRule("hide")
+
+
+@dataclass(frozen=True, slots=True)
+class TablePolicy:
+    name: str
+    privacy_unit: str | None = None  # None: a public dimension
+    quasi_identifiers: tuple[str, ...] = ()
+    l_diversity: tuple[str, int] | None = None  # (sensitive column, l)
+    columns: Mapping[str, ColumnRule] = field(default_factory=dict)
+
+    @property
+    def public(self) -> bool:
+        return self.privacy_unit is None
+
+    def rule(self, column: str) -> ColumnRule:
+        """Unlisted columns are raw in a public table and hidden in a private one."""
+        return self.columns.get(column, RAW if self.public else HIDE)
 
 
 @dataclass(frozen=True, slots=True)
 class Role:
     name: str
     mode: str
-    tables: frozenset[str] | None  # lower-case table names; None = every backend table
+    tables: Mapping[str, TablePolicy] | None  # lower-case names; None = every backend table, raw
+    k: int = 1
 
     def may_read(self, table: str) -> bool:
         return self.tables is None or table.lower() in self.tables
+
+    def table(self, name: str) -> TablePolicy:
+        if self.tables is None:
+            return TablePolicy(name)
+        return self.tables[name.lower()]
+
+    @property
+    def transforms(self) -> bool:
+        """Whether table references are replaced by policy views."""
+        return self.mode != "raw"

@@ -1,13 +1,15 @@
 """What the rewrite passes know about the session they rewrite for."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from proxy.policy.model import Role
+from proxy.policy.tokens import pads
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RewriteContext:
     role: Role
     user: str
@@ -16,3 +18,16 @@ class RewriteContext:
     dialect: str  # sqlglot dialect of the backend
     setting: Callable[[str], str]  # current value of a session setting
     backend_pid: int = 0
+    token_key: bytes | None = field(default=None, repr=False)
+
+    @cached_property
+    def secrets(self) -> tuple[str, ...]:
+        """Text that must never leave the proxy: the key and the padded keys in the SQL."""
+        if self.token_key is None:
+            return ()
+        return (*pads(self.token_key), self.token_key.hex())
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<secret>").replace(secret.upper(), "<secret>")
+        return text

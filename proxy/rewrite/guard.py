@@ -1,8 +1,9 @@
 """Guard: only read-only queries over tables the role may read get past this pass.
 
-Issue-3 slice of DESIGN.md section 3: statement kind, table allow-list, no table
-functions or file scans. The function allow-list arrives with the policy issue;
-until then the DuckDB backend's locked configuration is what stops file access.
+DESIGN.md section 3: statement kind, the role's tables (CTE scoping resolved
+exactly, see scope.py), no table functions or file scans, and the function
+allow-list of functions.py. Defence in depth: the DuckDB backend's locked
+configuration stops file access even if something slipped through.
 """
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from sqlglot import exp
 
 from proxy.errors import SqlError, insufficient_privilege, undefined_table
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.functions import check_functions
+from proxy.rewrite.scope import names_cte
 
 _LOCAL_SCHEMAS = frozenset({"public", "main"})
 # Set-returning functions that read nothing but their arguments.
 _SAFE_TABLE_FUNCTIONS = frozenset({"generate_series", "unnest", "range"})
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
-
-
-def cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
 
 def require_query(tree: exp.Expression) -> exp.Expression:
@@ -30,7 +29,7 @@ def require_query(tree: exp.Expression) -> exp.Expression:
         hint="Only SELECT, VALUES and WITH ... SELECT statements are accepted.")
 
 
-def _check_table(table: exp.Table, ctx: RewriteContext, ctes: set[str]) -> None:
+def _check_table(table: exp.Table, ctx: RewriteContext) -> None:
     if not isinstance(table.this, exp.Identifier):
         name = table.this.sql(dialect="postgres") if table.this else "?"
         func = table.this.name.lower() if isinstance(table.this, exp.Func) else ""
@@ -40,7 +39,7 @@ def _check_table(table: exp.Table, ctx: RewriteContext, ctes: set[str]) -> None:
                                      hint="Query the tables your role may read.")
     name = table.name.lower()
     schema, catalog = table.db.lower(), table.catalog.lower()
-    if not schema and name in ctes:
+    if names_cte(table):
         return
     if catalog and catalog != ctx.database.lower():
         raise SqlError("0A000", f"cross-database references are not implemented: {table.sql(dialect='postgres')}")
@@ -56,7 +55,6 @@ def guard(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
                               exp.Drop, exp.Copy, exp.Into, exp.Lock):
         raise insufficient_privilege(
             f"{node.key.upper()} is not allowed: anonproxy serves read-only queries")
-    ctes = cte_names(tree)
     for table in tree.find_all(exp.Table):
-        _check_table(table, ctx, ctes)
-    return tree
+        _check_table(table, ctx)
+    return check_functions(tree)

@@ -1,8 +1,7 @@
 """From a client's SQL text to what runs: local commands and backend statements.
 
-parse -> guard -> answer session functions -> name output columns -> emit.
-Each pass is Expression -> Expression; the policy passes of the next issue
-slot in after `guard`.
+parse -> answer session functions -> guard -> substitute policy views ->
+name output columns -> emit. Each pass is Expression -> Expression.
 """
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
 from proxy.rewrite.parse import parse_statement, split_statements
+from proxy.rewrite.policy_views import substitute_policy_views
 from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
 from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
 
@@ -46,11 +46,12 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     require_query(tree)
     cacheable = not uses_session_state(tree)
     param_oids = infer_param_types(tree, declared, ctx)
+    tree = answer_session_functions(tree, ctx)
     if is_catalog_query(tree, ctx):
         tree = plan_catalog_query(tree, ctx)
     else:
         tree = guard(tree, ctx)
-    tree = answer_session_functions(tree, ctx)
+        tree = substitute_policy_views(tree, ctx)
     tree = name_output_columns(tree)
     return BackendQuery(emit(tree, ctx), param_oids, cacheable)
 

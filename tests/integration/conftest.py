@@ -16,7 +16,8 @@ from proxy.wire.scram import make_verifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DB = ROOT / "examples" / "data" / "demo.duckdb"
-PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw"}
+PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw", "dashboard": "dashboard-pw"}
+DEMO_POLICY = ROOT / "policies" / "demo.yaml"
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,24 @@ def demo_db(tmp_path_factory) -> Path:
     return path
 
 
-def write_config(directory: Path, db: Path, extra: str = "") -> Path:
+def demo_roles() -> str:
+    """The roles of policies/demo.yaml, verbatim: the tests hold the demo to its contract."""
+    text = DEMO_POLICY.read_text()
+    return text[text.index("\nroles:"):]
+
+
+def write_config(directory: Path, db: Path, extra: str = "", key: bytes | None = None) -> Path:
     users = "\n".join(f'  {u}: {{role: {u}, password: "{make_verifier(p)}"}}' for u, p in PASSWORDS.items())
+    key_file = directory / "token.key"
+    key_file.write_text((key or b"test-key-0123456789abcdef0123456789abcdef").hex())
     config = directory / "proxy.yaml"
     config.write_text(f"""
 database: demo
 backend: {{type: duckdb, path: "{db}"}}
+tokenization: {{key_file: "{key_file}"}}
 users:
 {users}
-roles:
-  admin: {{mode: raw, tables: "*"}}
-  analyst: {{mode: raw, tables: [cell_towers]}}
+{demo_roles()}
 {extra}""")
     return config
 

@@ -62,7 +62,7 @@ def test_all_problems_are_reported_at_once(tmp_path):
     found = problems(tmp_path, text)
     assert "listen: 'nowhere' is not HOST:PORT" in found
     assert any(p.startswith("roles.analysts.mode: unknown mode 'rwa'; did you mean 'raw'?") for p in found)
-    assert any(p.startswith("roles.analysts.tables: expected '*' or a list") for p in found)
+    assert any(p.startswith("roles.analysts.tables: expected a mapping of table policies, got 3") for p in found)
     assert any(p.startswith("(top).extra_key: unknown key 'extra_key'") for p in found)
 
 
@@ -73,8 +73,8 @@ def test_missing_database_file_is_reported(tmp_path):
 
 
 def test_modes_not_built_yet_are_refused_clearly(tmp_path):
-    [problem] = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, tables: [calls]"))
-    assert problem == "roles.analysts.mode: mode 'dp' is not available yet; available: raw"
+    [problem] = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, tables: {calls: {}}"))
+    assert problem == "roles.analysts.mode: mode 'dp' is not available yet; available: raw, masked"
 
 
 def test_invalid_yaml(tmp_path):

@@ -1,0 +1,53 @@
+"""Check policies against the backend's real schema: every table, column and
+rule must exist and fit, with the likely intended word for a near miss."""
+from __future__ import annotations
+
+import difflib
+
+from proxy.policy.model import Role, TablePolicy
+from proxy.policy.rules import applies_to
+from proxy.policy.transforms import kind_of
+
+
+def _near(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _check_table(path: str, table: TablePolicy, columns: dict[str, int]) -> list[str]:
+    problems = []
+
+    def column_exists(where: str, name: str) -> bool:
+        if name in columns:
+            return True
+        problems.append(f"{where}: table '{table.name}' has no column '{name}'{_near(name, columns)}")
+        return False
+
+    if table.privacy_unit:
+        column_exists(f"{path}.privacy_unit", table.privacy_unit)
+    for qi in table.quasi_identifiers:
+        column_exists(f"{path}.quasi_identifiers", qi)
+    if table.l_diversity:
+        column_exists(f"{path}.l_diversity.column", table.l_diversity[0])
+    for name, rule in table.columns.items():
+        where = f"{path}.columns.{name}"
+        if not column_exists(where, name):
+            continue
+        wanted, actual = applies_to(rule), kind_of(columns[name])
+        if wanted and wanted != actual:
+            what = f"{rule.rule} {rule.kind}" if rule.kind else rule.rule
+            problems.append(f"{where}: {what} applies to {wanted} columns, but '{name}' is {actual}")
+    return problems
+
+
+def check_roles(roles: dict[str, Role], schema: dict[str, dict[str, int]]) -> list[str]:
+    """Problems, each naming its path in the configuration; empty when all fits."""
+    problems = []
+    for role in roles.values():
+        for name, table in (role.tables or {}).items():
+            path = f"roles.{role.name}.tables.{name}"
+            if name not in schema:
+                problems.append(f"{path}: no table '{name}' in the backend{_near(name, schema)}")
+                continue
+            problems += _check_table(path, table, schema[name])
+    return problems

@@ -1,0 +1,72 @@
+"""Substitute policy views: every stored table a statement reads becomes a
+subquery that computes the role's column rules inside the backend, so no
+clause of the client's statement ever sees a raw protected value.
+
+Where a table declares quasi-identifiers, the view keeps only rows whose
+transformed quasi-identifier combination is shared by at least k privacy
+units (and, with l_diversity, holds at least l distinct sensitive values).
+"""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from proxy.errors import undefined_table
+from proxy.policy.model import TablePolicy
+from proxy.policy.transforms import Column, column_expression
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.scope import names_cte
+
+SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
+
+
+def _transformed(policy: TablePolicy, column: str, alias: str, ctx: RewriteContext) -> exp.Expression | None:
+    oid = ctx.tables[policy.name][column]
+    unit = exp.column(policy.privacy_unit, table=alias) if policy.privacy_unit else None
+    c = Column(exp.column(column, table=alias), column, oid, unit)
+    return column_expression(policy.rule(column), c, ctx.token_key, ctx.dialect)
+
+
+def _k_filter(select: exp.Select, policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
+    qis = [q for q in policy.quasi_identifiers if policy.rule(q).rule != "hide"]
+    if not qis or ctx.role.k < 2:
+        return select
+    keys = [_transformed(policy, q, K_INPUT, ctx) for q in qis]
+    unit = exp.column(policy.privacy_unit, table=K_INPUT)
+    having: exp.Expression = exp.GTE(this=exp.Count(this=exp.Distinct(expressions=[unit])),
+                                     expression=exp.Literal.number(ctx.role.k))
+    if policy.l_diversity:
+        column, l = policy.l_diversity
+        sensitive = exp.column(column, table=K_INPUT)
+        having = exp.and_(having, exp.GTE(this=exp.Count(this=exp.Distinct(expressions=[sensitive])),
+                                          expression=exp.Literal.number(l)))
+    groups = (exp.select(*[exp.alias_(k, f"q{i}") for i, k in enumerate(keys)])
+              .from_(exp.to_table(policy.name).as_(K_INPUT)).group_by(*[k.copy() for k in keys])
+              .having(having))
+    on = exp.and_(*[exp.NullSafeEQ(this=_transformed(policy, q, SOURCE, ctx),
+                                   expression=exp.column(f"q{i}", table=K_GROUPS)) for i, q in enumerate(qis)])
+    return select.join(exp.Subquery(this=groups, alias=exp.TableAlias(this=exp.to_identifier(K_GROUPS))),
+                       on=on, join_type="inner")
+
+
+def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
+    projections = []
+    for column in ctx.tables[policy.name]:
+        expr = _transformed(policy, column, SOURCE, ctx)
+        if expr is not None:
+            projections.append(exp.alias_(expr, column, quoted=True))
+    if not projections:
+        raise undefined_table(policy.name)  # every column hidden: nothing of it exists for the role
+    select = exp.select(*projections).from_(exp.to_table(policy.name).as_(SOURCE))
+    return _k_filter(select, policy, ctx)
+
+
+def substitute_policy_views(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
+    if not ctx.role.transforms:
+        return tree
+    for table in list(tree.find_all(exp.Table)):
+        if names_cte(table) or not isinstance(table.this, exp.Identifier):
+            continue
+        policy = ctx.role.table(table.name)
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
+        table.replace(exp.Subquery(this=policy_view(policy, ctx), alias=alias.copy()))
+    return tree
