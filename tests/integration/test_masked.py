@@ -1,0 +1,222 @@
+"""The masked analyst of the demo policy, attacked and checked against the raw data.
+
+An oracle reads the raw tables directly and fails the test if any protected
+value (full name, email, full phone, exact birth date, 5-digit zip, exact
+income) appears in any answer, error messages included.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from decimal import Decimal
+
+import duckdb
+import psycopg
+import pytest
+
+from proxy.policy.tokens import pads, reference_token
+from tests.integration.conftest import start_proxy, stop_proxy, write_config
+
+TEST_KEY = b"test-key-0123456789abcdef0123456789abcdef"  # the key write_config uses by default
+EMAIL = re.compile(r"[\w.+-]+@[\w.-]+")
+PHONE = re.compile(r"\+1-\d{3}-555-01\d{2}")
+NAME = re.compile(r"[A-Z][a-z]+ [A-Z][A-Za-z]+")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class Oracle:
+    def __init__(self, db_path):
+        con = duckdb.connect(str(db_path), read_only=True)
+        rows = con.execute("SELECT full_name, email, phone, birth_date, zip, annual_income FROM customers").fetchall()
+        con.close()
+        self.names = {r[0] for r in rows}
+        self.emails = {r[1] for r in rows}
+        self.phones = {r[2] for r in rows}
+        # Generalized values that coincide with raw ones are not leaks: Jan 1 births, incomes on a 10k edge.
+        self.birth_dates = {r[3] for r in rows if (r[3].month, r[3].day) != (1, 1)}
+        self.zips = {r[4] for r in rows}
+        self.incomes = {r[5] for r in rows if r[5] % 10000}
+
+    def leaks(self, value) -> list[str]:
+        found = []
+        if isinstance(value, (list, tuple)):
+            return [leak for v in value for leak in self.leaks(v)]
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime) and value in self.birth_dates:
+            found.append(f"birth date {value}")
+        if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool) and value == int(value) \
+                and int(value) in self.incomes:
+            found.append(f"income {value}")
+        text = str(value)
+        if text in self.zips:
+            found.append(f"zip {text}")
+        found += [f"email {e}" for e in EMAIL.findall(text) if e in self.emails]
+        found += [f"phone {p}" for p in PHONE.findall(text) if p in self.phones]
+        found += [f"name {n}" for n in NAME.findall(text) if n in self.names]
+        for d in DATE.findall(text):
+            try:
+                if dt.date.fromisoformat(d) in self.birth_dates:
+                    found.append(f"birth date {d}")
+            except ValueError:
+                pass
+        return found
+
+
+@pytest.fixture(scope="module")
+def oracle(demo_db) -> Oracle:
+    return Oracle(demo_db)
+
+
+def run(dsn: str, sql: str) -> tuple[list[tuple] | None, str | None]:
+    """(rows of the last statement, None) or (None, the error text with its hint and detail)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            cur = conn.execute(sql, prepare=False)
+            return (cur.fetchall() if cur.description else []), None
+        except psycopg.Error as exc:
+            diag = exc.diag
+            return None, " | ".join(filter(None, [diag.sqlstate, diag.message_primary, diag.message_detail,
+                                                  diag.message_hint]))
+
+
+# (statement, expected): "rows" must run, "error" must be refused; every answer is scanned.
+# DuckDB's own star expressions and FROM-first syntax run: they too see only policy views.
+ATTACKS = [
+    ("SELECT * FROM customers", "rows"),
+    ('SELECT * FROM "customers"', "rows"),
+    ("SELECT * FROM CUSTOMERS", "rows"),
+    ("SELECT * FROM public.customers", "rows"),
+    ("SELECT * FROM main.customers", "rows"),
+    ("SELECT * FROM demo.public.customers", "rows"),
+    ("SELECT c FROM customers c", "rows"),
+    ("SELECT to_json(c) FROM customers c LIMIT 50", "rows"),
+    ("SELECT row_to_json(c) FROM customers c LIMIT 50", "rows"),
+    ("WITH customers AS (SELECT * FROM customers) SELECT * FROM customers", "rows"),
+    ("WITH x AS (SELECT * FROM customers) SELECT * FROM x", "rows"),
+    ("SELECT * FROM (SELECT * FROM customers) AS calls", "rows"),
+    ("SELECT (SELECT email FROM customers ORDER BY email LIMIT 1)", "rows"),
+    ("SELECT * FROM calls WHERE customer_id IN (SELECT customer_id FROM customers WHERE email LIKE 'j%') LIMIT 100", "rows"),
+    ("SELECT city, count(*) FROM customers GROUP BY city HAVING max(email) > 'a'", "rows"),
+    ("SELECT email FROM customers UNION SELECT phone FROM customers", "rows"),
+    ("SELECT email FROM customers INTERSECT SELECT email FROM customers", "rows"),
+    ("SELECT zip FROM customers EXCEPT SELECT '00000'", "rows"),
+    ("SELECT email, row_number() OVER (ORDER BY email) FROM customers", "rows"),
+    ("SELECT first_value(phone) OVER (PARTITION BY city ORDER BY phone) FROM customers", "rows"),
+    ("SELECT t.city, x.email FROM cell_towers t, LATERAL (SELECT email FROM customers c WHERE c.city = t.city LIMIT 1) x", "rows"),
+    ("SELECT * EXCLUDE (email) FROM customers", "rows"),
+    ("SELECT COLUMNS('.*') FROM customers", "rows"),
+    ("FROM customers SELECT email", "rows"),
+    ("SELECT md5(email), sha256(phone), upper(email), CAST(birth_date AS text), birth_date::varchar FROM customers", "rows"),
+    ("SELECT length(full_name) FROM customers", "error"),
+    ("SELECT full_name FROM customers", "error"),
+    ('SELECT "full_name" FROM customers', "error"),
+    ("SELECT c.full_name FROM customers c", "error"),
+    ("SELECT customers.full_name FROM customers", "error"),
+    ("SELECT CASE WHEN full_name IS NULL THEN 1 END FROM customers", "error"),
+    ("SELECT count(*) FROM customers WHERE email = 'jesse.watson@example.com'", "rows"),
+    ("SELECT count(*) FROM customers WHERE zip LIKE '1233%' AND length(zip) = 5", "rows"),
+    ("SELECT * FROM customers WHERE birth_date = '1968-03-16'", "rows"),
+    ("SELECT zip FROM customers ORDER BY zip LIMIT 5 OFFSET 100", "rows"),
+    ("SELECT annual_income FROM customers ORDER BY annual_income DESC LIMIT 20", "rows"),
+    ("SELECT min(annual_income), max(annual_income), min(birth_date), max(birth_date) FROM customers", "rows"),
+    ("SELECT string_agg(email, ',') FROM customers", "rows"),
+    ("SELECT array_agg(phone) FROM customers WHERE city = 'Riverton'", "rows"),
+    ("VALUES (1, 'a'), (2, 'b')", "rows"),
+    ("SELECT * FROM customers TABLESAMPLE SYSTEM (10)", "rows"),
+    ("SELECT * FROM read_csv('examples/data/demo.duckdb')", "error"),
+    ("SELECT * FROM 'examples/data/demo.duckdb'", "error"),
+    ("SELECT * FROM duckdb_tables()", "error"),
+    ("SELECT current_query()", "error"),
+    ("SELECT getenv('HOME')", "error"),
+    ("SELECT current_setting('TimeZone')", "rows"),
+    ("SELECT * FROM pg_catalog.pg_class", "error"),
+    ("SELECT * FROM information_schema.columns", "error"),
+    ("SELECT 1; SELECT email, phone FROM customers", "rows"),
+    ("SELECT /* full_name */ email -- , full_name\n FROM customers", "rows"),
+    ("SELECT * FROM customers c JOIN calls k ON c.customer_id = k.customer_id LIMIT 50", "rows"),
+    ("SELECT birth_date, zip, gender, count(*) FROM customers GROUP BY 1, 2, 3 ORDER BY 4 LIMIT 20", "rows"),
+    ("SELECT * FROM customers AS c(a, b, c_email) LIMIT 10", "rows"),
+    ("SELECT regexp_replace(email, '\\*', 'x'), split_part(email, '@', 1) FROM customers", "rows"),
+    ("SELECT * FROM customers WHERE email IN (SELECT email FROM customers) LIMIT 10", "rows"),
+    ("SELECT * FROM (VALUES (1)) v(x), customers LIMIT 5", "rows"),
+    ("EXPLAIN SELECT * FROM customers", "error"),
+    ("COPY customers TO STDOUT", "error"),
+    ("INSERT INTO cell_towers VALUES (1, 'x', 'y', 0, 0)", "error"),
+    ("ATTACH 'examples/data/demo.duckdb' AS raw", "error"),
+    ("PRAGMA table_info('customers')", "error"),
+    ("INSTALL httpfs", "error"),
+    ("SET threads = 1", "error"),
+    ("SELECT * FROM customers WHERE customer_id = 1", "rows"),
+]
+
+
+@pytest.mark.parametrize("sql,expected", ATTACKS, ids=[f"{i:02d}" for i in range(len(ATTACKS))])
+def test_analyst_never_receives_a_protected_value(proxy, oracle, sql, expected):
+    rows, error = run(proxy.dsn("analyst"), sql)
+    assert (error is None) == (expected == "rows"), f"{sql!r} -> {error or 'rows'}"
+    leaks = oracle.leaks(error) if error else [leak for row in rows for leak in oracle.leaks(row)]
+    assert leaks == [], f"{sql!r} leaked {leaks[:5]}"
+
+
+def test_the_oracle_catches_raw_values(proxy, oracle):
+    """The same statements as admin (raw) must trip it: the oracle is not blind."""
+    rows, _ = run(proxy.dsn("admin"), "SELECT full_name, email, phone, birth_date, zip, annual_income FROM customers LIMIT 20")
+    kinds = {leak.split()[0] for row in rows for leak in oracle.leaks(row)}
+    assert kinds == {"name", "email", "phone", "birth", "zip", "income"}
+
+
+def test_k_anonymity_holds_for_every_visible_customer(proxy, demo_db):
+    rows, _ = run(proxy.dsn("analyst"), "SELECT birth_date, zip, gender, customer_id FROM customers")
+    combos = Counter((b, z, g) for b, z, g, _ in rows)
+    assert min(combos.values()) >= 5
+    raw = duckdb.connect(str(demo_db), read_only=True)
+    expected = raw.execute(
+        "SELECT count(*) FROM customers WHERE (year(birth_date), left(zip, 3), gender) IN ("
+        "SELECT (year(birth_date), left(zip, 3), gender) FROM customers GROUP BY ALL "
+        "HAVING count(DISTINCT customer_id) >= 5)").fetchone()[0]
+    raw.close()
+    assert len(rows) == expected < 10_000  # exactly the customers of groups of 5 or more
+
+
+def test_tokens_are_the_keyed_hmac_and_join_across_tables(proxy, demo_db):
+    raw = duckdb.connect(str(demo_db), read_only=True)
+    raw_calls = raw.execute("SELECT call_id, customer_id FROM calls ORDER BY call_id LIMIT 200").fetchall()
+    raw.close()
+    rows, _ = run(proxy.dsn("analyst"), "SELECT call_id, customer_id FROM calls ORDER BY call_id LIMIT 200")
+    assert rows == [(cid, reference_token(TEST_KEY, str(uid), integer=True)) for cid, uid in raw_calls]
+    joined, _ = run(proxy.dsn("analyst"), "SELECT count(*) FROM calls k JOIN customers c USING (customer_id)")
+    visible, _ = run(proxy.dsn("analyst"), "SELECT count(*) FROM calls WHERE customer_id IN "
+                                           "(SELECT customer_id FROM customers)")
+    assert joined == visible and joined[0][0] > 0
+
+
+def test_tokens_survive_restarts_and_change_completely_with_the_key(proxy, demo_db, tmp_path):
+    query = "SELECT customer_id FROM customers ORDER BY email, customer_id LIMIT 100"
+    first, _ = run(proxy.dsn("analyst"), query)
+    (tmp_path / "same").mkdir()
+    process, port = start_proxy(write_config(tmp_path / "same", demo_db))  # a new process, the same key
+    try:
+        again, _ = run(f"postgresql://analyst:analyst-pw@127.0.0.1:{port}/demo", query)
+    finally:
+        stop_proxy(process)
+    (tmp_path / "other").mkdir()
+    process, port = start_proxy(write_config(tmp_path / "other", demo_db, key=b"another-key-" + bytes(range(32))))
+    try:
+        other, _ = run(f"postgresql://analyst:analyst-pw@127.0.0.1:{port}/demo", "SELECT customer_id FROM customers")
+    finally:
+        stop_proxy(process)
+    assert again == first
+    assert not {r[0] for r in first} & {r[0] for r in other}
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT customer_id::date FROM customers",
+    "SELECT customer_id + 'x' FROM customers",
+    "SELECT * FROM customers WHERE customer_id = 'abc'",
+    "SELECT sum(email) FROM customers",
+])
+def test_errors_keep_the_key_out(proxy, sql):
+    _, error = run(proxy.dsn("analyst"), sql)
+    assert error is not None
+    for secret in (*pads(TEST_KEY), TEST_KEY.hex()):
+        assert secret not in error.lower()

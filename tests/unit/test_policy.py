@@ -1,0 +1,127 @@
+"""Policy rules: parsing with named errors, each transform run on DuckDB, tokens
+equal to Python's HMAC, and the schema check."""
+import datetime as dt
+
+import duckdb
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from proxy.policy import tokens
+from proxy.policy.model import ColumnRule, Role, TablePolicy
+from proxy.policy.rules import parse_rule
+from proxy.policy.schema_check import check_roles
+from proxy.policy.transforms import Column, column_expression
+from proxy.wire import types as pg
+
+KEY = bytes(range(32))
+
+
+def parse(spec):
+    problems = []
+    rule = parse_rule(spec, "roles.r.tables.t.columns.c", lambda path, msg: problems.append(f"{path}: {msg}"))
+    return rule, problems
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("hide", ColumnRule("hide")),
+    ({"tokenize": "integer"}, ColumnRule("tokenize", "integer")),
+    ({"mask": "phone", "keep_last": 2}, ColumnRule("mask", "phone", {"keep_last": 2})),
+    ({"generalize": "bins", "width": 10000, "top": 200000}, ColumnRule("generalize", "bins", {"width": 10000, "top": 200000})),
+    ({"perturb": 0.05}, ColumnRule("perturb", None, {"relative": 0.05})),
+])
+def test_rules_parse(spec, expected):
+    assert parse(spec) == (expected, [])
+
+
+@pytest.mark.parametrize("spec,problem", [
+    ("hidde", "roles.r.tables.t.columns.c: unknown rule 'hidde'; did you mean 'hide'?"),
+    ({"mask": "emial"}, "roles.r.tables.t.columns.c.mask: unknown mask kind 'emial'; did you mean 'email'?"),
+    ({"generalize": "prefix"}, "roles.r.tables.t.columns.c.length: missing: generalize prefix needs length"),
+    ({"mask": "phone", "keep_lats": 2}, "roles.r.tables.t.columns.c.keep_lats: unknown option for mask phone; did you mean 'keep_last'?"),
+    ({"generalize": "bins", "width": 10, "edges": [1, 2]}, "roles.r.tables.t.columns.c: generalize bins needs exactly one of width or edges"),
+    ({"perturb": 3}, "roles.r.tables.t.columns.c: perturb takes one relative size between 0 and 1"),
+])
+def test_rule_errors_name_the_path_and_near_miss(spec, problem):
+    rule, problems = parse(spec)
+    assert rule is None
+    assert problems[0].startswith(problem)
+
+
+def run(rule: ColumnRule, value, oid, duck_type, unit=None):
+    """Apply the transform to one value on DuckDB."""
+    c = Column(exp.column("v", table="t"), "v", oid, exp.column("u", table="t"))
+    expr = column_expression(rule, c, KEY, "duckdb")
+    con = duckdb.connect()
+    return con.execute(f"SELECT {expr.sql(dialect='duckdb')} FROM (SELECT CAST(? AS {duck_type}) AS v, ? AS u) AS t",
+                       [value, unit]).fetchone()[0]
+
+
+@pytest.mark.parametrize("rule,value,oid,duck_type,expected", [
+    (ColumnRule("mask", "email"), "jane.doe@example.com", pg.TEXT, "VARCHAR", "j***@example.com"),
+    (ColumnRule("mask", "phone", {"keep_last": 2}), "+1-555-0199", pg.TEXT, "VARCHAR", "*********99"),
+    (ColumnRule("mask", "card"), "4111111111111111", pg.TEXT, "VARCHAR", "************1111"),
+    (ColumnRule("mask", "partial", {"keep_first": 2, "keep_last": 1, "pad": "#"}), "abcdef", pg.TEXT, "VARCHAR", "ab###f"),
+    (ColumnRule("mask", "partial", {"keep_first": 2, "keep_last": 2}), "abc", pg.TEXT, "VARCHAR", "***"),
+    (ColumnRule("generalize", "prefix", {"length": 3}), "12345", pg.TEXT, "VARCHAR", "123"),
+    (ColumnRule("generalize", "bins", {"width": 10000}), 61900, pg.INT4, "INTEGER", 60000),
+    (ColumnRule("generalize", "bins", {"width": 10000, "top": 200000}), 650000, pg.INT4, "INTEGER", 200000),
+    (ColumnRule("generalize", "bins", {"edges": [0, 18, 65]}), 40, pg.INT4, "INTEGER", 18),
+    (ColumnRule("generalize", "bins", {"edges": [10, 20]}), 5, pg.INT4, "INTEGER", None),
+    (ColumnRule("generalize", "year"), dt.date(1980, 6, 15), pg.DATE, "DATE", dt.date(1980, 1, 1)),
+    (ColumnRule("generalize", "quarter"), dt.date(1980, 6, 15), pg.DATE, "DATE", dt.date(1980, 4, 1)),
+    (ColumnRule("generalize", "hour"), dt.datetime(2024, 3, 1, 13, 45, 12), pg.TIMESTAMP, "TIMESTAMP",
+     dt.datetime(2024, 3, 1, 13, 0)),
+    (ColumnRule("null"), "x", pg.TEXT, "VARCHAR", None),
+    (ColumnRule("raw"), "x", pg.TEXT, "VARCHAR", "x"),
+])
+def test_transforms_on_duckdb(rule, value, oid, duck_type, expected):
+    assert run(rule, value, oid, duck_type) == expected
+
+
+def test_age_bands():
+    rule = ColumnRule("generalize", "age", {"bands": [18, 30, 65]})
+    today = dt.date.today()
+    assert run(rule, today.replace(year=today.year - 40), pg.DATE, "DATE") == "30-64"
+    assert run(rule, today.replace(year=today.year - 70), pg.DATE, "DATE") == "65+"
+    assert run(rule, today.replace(year=today.year - 10), pg.DATE, "DATE") == "<18"
+
+
+@pytest.mark.parametrize("value,duck_type", [("42", "INTEGER"), ("héllo wörld", "VARCHAR"), ("2024-01-02", "DATE")])
+def test_tokens_in_sql_equal_python_hmac(value, duck_type):
+    assert run(ColumnRule("tokenize"), value, pg.TEXT, duck_type) == tokens.reference_token(KEY, value)
+    assert run(ColumnRule("tokenize", "integer"), value, pg.INT4, duck_type) == \
+        tokens.reference_token(KEY, value, integer=True)
+
+
+def test_perturbation_is_bounded_and_fixed_per_person():
+    rule = ColumnRule("perturb", None, {"relative": 0.1})
+    values = {run(rule, 1000, pg.INT4, "INTEGER", unit=str(u)) for u in range(50)}
+    assert all(900 <= v <= 1100 for v in values) and len(values) > 10
+    assert run(rule, 1000, pg.INT4, "INTEGER", unit="7") == run(rule, 1000, pg.INT4, "INTEGER", unit="7")
+
+
+def test_keys_are_checked_and_never_echoed(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOKEN_KEY", "abcd")
+    with pytest.raises(tokens.TokenKeyError) as info:
+        tokens.load_key(env="TOKEN_KEY")
+    assert "abcd" not in str(info.value) and "too short" in str(info.value)
+    monkeypatch.setenv("TOKEN_KEY", "ab" * 32)
+    assert tokens.load_key(env="TOKEN_KEY") == b"\xab" * 32
+    with pytest.raises(tokens.TokenKeyError, match="is not set"):
+        tokens.load_key(env="NOT_SET_ANYWHERE")
+
+
+def test_schema_check_names_tables_columns_and_types():
+    schema = {"customers": {"customer_id": pg.INT4, "email": pg.TEXT, "birth_date": pg.DATE}}
+    policy = TablePolicy("customers", "customer_id", ("birth_dat",), None, {
+        "emial": ColumnRule("mask", "email"), "birth_date": ColumnRule("mask", "email"),
+        "customer_id": ColumnRule("generalize", "prefix", {"length": 2})})
+    roles = {"r": Role("r", "masked", {"customers": policy, "custmers": TablePolicy("custmers")}, 5)}
+    assert check_roles(roles, schema) == [
+        "roles.r.tables.customers.quasi_identifiers: table 'customers' has no column 'birth_dat'; did you mean 'birth_date'?",
+        "roles.r.tables.customers.columns.emial: table 'customers' has no column 'emial'; did you mean 'email'?",
+        "roles.r.tables.customers.columns.birth_date: mask email applies to text columns, but 'birth_date' is time",
+        "roles.r.tables.customers.columns.customer_id: generalize prefix applies to text columns, but 'customer_id' is number",
+        "roles.r.tables.custmers: no table 'custmers' in the backend; did you mean 'customers'?",
+    ]
