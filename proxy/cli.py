@@ -20,6 +20,7 @@ EPILOG = """\
 examples:
   anonproxy serve --config policies/demo.yaml
   anonproxy check policies/demo.yaml
+  anonproxy explain --config policies/demo.yaml --user analyst "SELECT email FROM customers"
   anonproxy passwd            # prompts, then prints a verifier for users.<name>.password
 """
 
@@ -100,6 +101,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from proxy.rewrite.explain import explain
+    from proxy.server import open_backend
+    from proxy.settings import Settings
+
+    config = _load(args.config)
+    user = config.users.get(args.user)
+    if user is None:
+        print(f"anonproxy: no user '{args.user}' in {args.config}; users are: {', '.join(sorted(config.users))}",
+              file=sys.stderr)
+        return 2
+    try:
+        backend = open_backend(config)
+    except ConfigError as exc:
+        _report(args.config, exc)
+        return 2
+    from proxy.server import Server
+    server = Server(config, backend)
+    try:
+        print(explain(args.sql, server.rewrite_context(user, Settings(user.name, {}), 0)))
+    finally:
+        server.executor.shutdown()
+        backend.close()
+    return 0
+
+
 def cmd_passwd(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         password = getpass.getpass("password: ")
@@ -130,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Validate a configuration file; exit 2 and list every problem if it is not valid.")
     check.add_argument("config", help="YAML configuration file")
     check.set_defaults(func=cmd_check)
+
+    explain = sub.add_parser("explain", help="show how a statement is rewritten for a user, and why",
+                             description="Print the statement the backend would run for USER, key material "
+                                         "elided, and one line per policy decision.")
+    explain.add_argument("--config", required=True, help="YAML configuration file")
+    explain.add_argument("--user", required=True, help="the login whose role applies")
+    explain.add_argument("sql", help="the statement(s), as a client would send them")
+    explain.set_defaults(func=cmd_explain)
 
     passwd = sub.add_parser("passwd", help="print a SCRAM-SHA-256 verifier for a password",
                             description="Read a password (prompt, or one line of stdin) and print the "

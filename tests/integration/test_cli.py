@@ -83,3 +83,22 @@ def test_serve_reports_a_busy_port(tmp_path, demo_db, proxy):
     out = anonproxy("serve", "--config", str(write_config(tmp_path, demo_db)), "--listen", f"127.0.0.1:{proxy.port}")
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{proxy.port}" in out.stderr
+
+
+def test_explain_shows_decisions_and_never_the_key(tmp_path, demo_db):
+    from proxy.policy.tokens import pads
+    key = b"explain-key-" + bytes(range(40))
+    config = write_config(tmp_path, demo_db, key=key)
+    out = anonproxy("explain", "--config", str(config), "--user", "analyst",
+                    "SELECT email, count(*) FROM customers GROUP BY 1; DELETE FROM calls; SET x.y = 1")
+    assert out.returncode == 0, out.stderr
+    assert "customers.email: mask email" in out.stdout
+    assert "customers.full_name: hidden" in out.stdout
+    assert "shared by >= 5 distinct customer_id" in out.stdout
+    assert "refused: 42501 DELETE is not allowed" in out.stdout
+    assert "answered by the proxy itself" in out.stdout
+    assert "'<secret>'" in out.stdout
+    for secret in (*pads(key), key.hex()):
+        assert secret not in out.stdout.lower()
+    unknown = anonproxy("explain", "--config", str(config), "--user", "nobody", "SELECT 1")
+    assert unknown.returncode == 2 and "no user 'nobody'" in unknown.stderr

@@ -1,0 +1,67 @@
+"""`anonproxy explain`: what the pipeline does to a statement and why.
+
+Prints the statement the backend would run, with key material elided, and
+one line per decision: which rule applies to which column, which rows a view
+suppresses and why.
+"""
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from proxy.errors import SqlError
+from proxy.policy.model import ColumnRule, TablePolicy
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.parse import parse_statement, split_statements
+from proxy.rewrite.pipeline import BackendQuery, plan_query
+from proxy.rewrite.scope import names_cte
+from proxy.session_commands import LOCAL_WORDS
+
+
+def _rule_text(rule: ColumnRule) -> str:
+    if rule.rule in ("raw", "hide", "null") and not rule.kind:
+        return {"raw": "raw", "hide": "hidden (does not exist for this role)", "null": "always NULL"}[rule.rule]
+    options = ", ".join(f"{k}={v}" for k, v in rule.options.items())
+    return " ".join(filter(None, [rule.rule, rule.kind, f"({options})" if options else ""]))
+
+
+def _table_decisions(policy: TablePolicy, ctx: RewriteContext) -> list[str]:
+    role = ctx.role
+    if not role.transforms:
+        return [f"{policy.name}: read as stored (role {role.name} is raw)"]
+    if policy.public:
+        return [f"{policy.name}: public dimension, columns raw unless listed"] + [
+            f"{policy.name}.{c}: {_rule_text(r)}" for c, r in policy.columns.items()]
+    lines = [f"{policy.name}: policy view; privacy unit {policy.privacy_unit}"]
+    lines += [f"{policy.name}.{c}: {_rule_text(policy.rule(c))}" for c in ctx.tables[policy.name]]
+    qis = [q for q in policy.quasi_identifiers if policy.rule(q).rule != "hide"]
+    if qis and role.k > 1:
+        line = (f"{policy.name}: rows suppressed unless their generalized ({', '.join(qis)}) is shared by "
+                f">= {role.k} distinct {policy.privacy_unit}")
+        if policy.l_diversity:
+            line += f" and holds >= {policy.l_diversity[1]} distinct {policy.l_diversity[0]}"
+        lines.append(line)
+    return lines
+
+
+def explain(sql: str, ctx: RewriteContext) -> str:
+    out = [f"role {ctx.role.name} (mode {ctx.role.mode}" + (f", k={ctx.role.k}" if ctx.role.k > 1 else "") + ")"]
+    for i, stmt in enumerate(split_statements(sql), start=1):
+        out.append(f"\n-- statement {i}: {stmt.text}")
+        if stmt.first_word in LOCAL_WORDS:
+            out.append("answered by the proxy itself (session command)")
+            continue
+        try:
+            tree = parse_statement(stmt)
+            tables = {t.name.lower() for t in tree.find_all(exp.Table)
+                      if not names_cte(t) and isinstance(t.this, exp.Identifier)}
+            query = plan_query(tree, ctx)
+        except SqlError as exc:
+            out.append(f"refused: {exc.sqlstate} {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+            continue
+        assert isinstance(query, BackendQuery)
+        for name in sorted(t for t in tables if t in ctx.tables and ctx.role.may_read(t)):
+            out += _table_decisions(ctx.role.table(name), ctx)
+        pretty = sqlglot.transpile(query.sql, read=ctx.dialect, write=ctx.dialect, pretty=True)[0]
+        out.append(f"backend ({ctx.dialect}) runs:\n{ctx.redact(pretty)}")
+    return "\n".join(out)
