@@ -50,12 +50,13 @@ class Server:
         self._next_pid = secrets.randbelow(1 << 20) + 1000
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._views: dict[tuple[str, str, str], str] = {}  # built policy views, shared by sessions
 
     def rewrite_context(self, user: User, settings: Settings, pid: int) -> RewriteContext:
         return RewriteContext(role=self.config.roles[user.role], user=user.name,
                               database=self.config.database, tables=self.backend.table_columns(),
                               dialect=self.backend.name, setting=settings.get, backend_pid=pid,
-                              token_key=self.config.token_key)
+                              token_key=self.config.token_key, views=self._views)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)

@@ -19,6 +19,8 @@ class RewriteContext:
     setting: Callable[[str], str]  # current value of a session setting
     backend_pid: int = 0
     token_key: bytes | None = field(default=None, repr=False)
+    # Built policy views, by (role, table, dialect): shared by every session of a server.
+    views: dict[tuple[str, str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def secrets(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from sqlglot import exp
 from proxy.errors import SqlError, insufficient_privilege, undefined_table
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.functions import check_functions
+from proxy.rewrite.policy_views import RESERVED_PREFIX
 from proxy.rewrite.scope import names_cte
 
 _LOCAL_SCHEMAS = frozenset({"public", "main"})
@@ -49,8 +50,16 @@ def _check_table(table: exp.Table, ctx: RewriteContext) -> None:
         raise undefined_table(table.name)
 
 
+def _check_identifiers(tree: exp.Expression) -> None:
+    for ident in tree.find_all(exp.Identifier):
+        if ident.name.lower().startswith(RESERVED_PREFIX):
+            raise SqlError("42602", f'invalid name "{ident.name}": names starting with '
+                                    f'"{RESERVED_PREFIX}" are reserved by the proxy')
+
+
 def guard(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
     require_query(tree)
+    _check_identifiers(tree)
     for node in tree.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create,
                               exp.Drop, exp.Copy, exp.Into, exp.Lock):
         raise insufficient_privilege(

@@ -16,7 +16,7 @@ from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
 from proxy.rewrite.parse import parse_statement, split_statements
-from proxy.rewrite.policy_views import substitute_policy_views
+from proxy.rewrite.policy_views import expand_views, substitute_policy_views
 from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
 from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
 
@@ -39,7 +39,7 @@ def emit(tree: exp.Expression, ctx: RewriteContext) -> str:
         if table.db.lower() in _LOCAL_SCHEMAS:
             table.set("db", None)
             table.set("catalog", None)
-    return tree.sql(dialect=ctx.dialect)
+    return expand_views(tree.sql(dialect=ctx.dialect), ctx)
 
 
 def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> BackendQuery:

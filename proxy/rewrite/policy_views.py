@@ -8,6 +8,8 @@ units (and, with l_diversity, holds at least l distinct sensitive values).
 """
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from proxy.errors import undefined_table
@@ -17,6 +19,9 @@ from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.scope import names_cte
 
 SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
+VIEW_PREFIX = "__anonproxy_view_"
+RESERVED_PREFIX = "__anonproxy"  # the guard refuses client identifiers that start with it
+_PLACEHOLDER = re.compile(r'"?__anonproxy_view_(\w+)"?')
 
 
 def _transformed(policy: TablePolicy, column: str, alias: str, ctx: RewriteContext) -> exp.Expression | None:
@@ -60,13 +65,36 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
     return _k_filter(select, policy, ctx)
 
 
+def view_sql(policy: TablePolicy, ctx: RewriteContext) -> str:
+    """The view in the backend's SQL, built once per role and table: a policy
+    view is the same for every statement, so statements only splice it in."""
+    key = (ctx.role.name, policy.name, ctx.dialect)
+    sql = ctx.views.get(key)
+    if sql is None:
+        sql = ctx.views[key] = policy_view(policy, ctx).sql(dialect=ctx.dialect)
+    return sql
+
+
+def placeholder(table: str) -> str:
+    return f"{VIEW_PREFIX}{table}"
+
+
 def substitute_policy_views(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
+    """Each stored table becomes a placeholder that `expand_views` replaces with
+    the view's SQL when the statement is emitted."""
     if not ctx.role.transforms:
         return tree
     for table in list(tree.find_all(exp.Table)):
         if names_cte(table) or not isinstance(table.this, exp.Identifier):
             continue
         policy = ctx.role.table(table.name)
+        view_sql(policy, ctx)  # fail now, not at emit, if the view cannot be built
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
-        table.replace(exp.Subquery(this=policy_view(policy, ctx), alias=alias.copy()))
+        table.replace(exp.Table(this=exp.to_identifier(placeholder(policy.name)), alias=alias.copy()))
     return tree
+
+
+def expand_views(sql: str, ctx: RewriteContext) -> str:
+    if not ctx.role.transforms or VIEW_PREFIX not in sql:
+        return sql
+    return _PLACEHOLDER.sub(lambda m: f"({view_sql(ctx.role.table(m[1]), ctx)})", sql)

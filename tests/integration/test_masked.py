@@ -147,6 +147,9 @@ ATTACKS = [
     ("INSTALL httpfs", "error"),
     ("SET threads = 1", "error"),
     ("SELECT * FROM customers WHERE customer_id = 1", "rows"),
+    ("SELECT * FROM __anonproxy_view_customers", "error"),
+    ("SELECT email AS __anonproxy_view_customers FROM customers", "error"),
+    ("SELECT * FROM customers AS __anonproxy_src", "error"),
 ]
 
 
