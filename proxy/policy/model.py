@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 MODES = ("raw", "masked", "aggregate", "dp")
-IMPLEMENTED_MODES = ("raw", "masked")
+IMPLEMENTED_MODES = ("raw", "masked", "aggregate")
 ALL_TABLES = "*"
 
 

@@ -1,7 +1,7 @@
 """From a client's SQL text to what runs: local commands and backend statements.
 
 parse -> answer session functions -> guard -> substitute policy views ->
-name output columns -> emit. Each pass is Expression -> Expression.
+aggregate-mode rules -> name output columns -> emit. Each pass is Expression -> Expression.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from proxy.catalog.route import is_catalog_query, plan_catalog_query
+from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
@@ -52,6 +53,7 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     else:
         tree = guard(tree, ctx)
         tree = substitute_policy_views(tree, ctx)
+        tree = enforce_aggregate_mode(tree, ctx)
     tree = name_output_columns(tree)
     return BackendQuery(emit(tree, ctx), param_oids, cacheable)
 

@@ -20,6 +20,7 @@ from proxy.rewrite.scope import names_cte
 
 SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
 VIEW_PREFIX = "__anonproxy_view_"
+PERSON = "__anonproxy_pu"  # the raw privacy unit, in aggregate-mode views only, counted for k
 RESERVED_PREFIX = "__anonproxy"  # the guard refuses client identifiers that start with it
 _PLACEHOLDER = re.compile(r'"?__anonproxy_view_(\w+)"?')
 
@@ -61,6 +62,8 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
             projections.append(exp.alias_(expr, column, quoted=True))
     if not projections:
         raise undefined_table(policy.name)  # every column hidden: nothing of it exists for the role
+    if ctx.role.mode == "aggregate" and policy.privacy_unit:
+        projections.append(exp.alias_(exp.column(policy.privacy_unit, table=SOURCE), PERSON))
     select = exp.select(*projections).from_(exp.to_table(policy.name).as_(SOURCE))
     return _k_filter(select, policy, ctx)
 

@@ -16,7 +16,7 @@ from proxy.wire.scram import make_verifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DB = ROOT / "examples" / "data" / "demo.duckdb"
-PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw", "dashboard": "dashboard-pw"}
+PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw", "reporter": "reporter-pw", "dashboard": "dashboard-pw"}
 DEMO_POLICY = ROOT / "policies" / "demo.yaml"
 
 

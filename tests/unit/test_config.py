@@ -74,7 +74,7 @@ def test_missing_database_file_is_reported(tmp_path):
 
 def test_modes_not_built_yet_are_refused_clearly(tmp_path):
     [problem] = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, tables: {calls: {}}"))
-    assert problem == "roles.analysts.mode: mode 'dp' is not available yet; available: raw, masked"
+    assert problem == "roles.analysts.mode: mode 'dp' is not available yet; available: raw, masked, aggregate"
 
 
 def test_invalid_yaml(tmp_path):
@@ -99,5 +99,13 @@ def test_demo_policy_is_valid_and_matches_the_contract():
     if not (demo.parent.parent / "examples" / "data" / "demo.duckdb").exists():
         pytest.skip("demo database not built (make demo-data)")
     cfg = load_config(demo)
-    assert set(cfg.users) == {"admin", "analyst", "dashboard"}
+    assert set(cfg.users) == {"admin", "analyst", "reporter", "dashboard"}
     assert cfg.roles["admin"].mode == "raw" and cfg.roles["admin"].tables is None
+    analyst, reporter = cfg.roles["analyst"], cfg.roles["reporter"]
+    assert (analyst.mode, analyst.k, reporter.mode, reporter.k) == ("masked", 5, "aggregate", 10)
+    customers = analyst.table("customers")
+    assert customers.quasi_identifiers == ("birth_date", "zip", "gender")
+    assert customers.rule("full_name").rule == "hide"
+    assert customers.rule("zip").options == {"length": 3}
+    assert reporter.table("customers").rule("annual_income").rule == "raw"
+    assert analyst.table("cell_towers").public and reporter.table("cell_towers").public
