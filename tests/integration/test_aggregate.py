@@ -97,3 +97,26 @@ def test_a_global_aggregate_over_fewer_than_k_people_returns_no_row(proxy, raw):
     rows, error = run(proxy.dsn("reporter"),
                       f"SELECT count(*), avg(annual_income) FROM customers WHERE city = '{few[0]}' AND gender = '{few[1]}'")
     assert error is None and rows == []
+
+
+# Every attack of either suite runs as both roles: whatever the outcome, nothing protected leaks.
+from tests.integration.test_masked import ATTACKS as MASKED_ATTACKS  # noqa: E402
+
+BOTH = sorted({sql for sql, _ in MASKED_ATTACKS} | {sql for sql, _ in ATTACKS})
+
+
+@pytest.mark.parametrize("user", ["analyst", "reporter"])
+@pytest.mark.parametrize("sql", BOTH, ids=[f"{i:03d}" for i in range(len(BOTH))])
+def test_every_attack_as_both_roles_leaks_nothing(proxy, oracle, user, sql):
+    rows, error = run(proxy.dsn(user), sql)
+    leaks = oracle.leaks(error) if error else [leak for row in rows for leak in oracle.leaks(row)]
+    assert leaks == [], f"{user}: {sql!r} leaked {leaks[:5]}"
+
+
+def test_refusals_leave_the_session_usable(proxy):
+    import psycopg
+    with psycopg.connect(proxy.dsn("reporter")) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT annual_income FROM customers")
+        conn.rollback()
+        assert conn.execute("SELECT count(*) >= 10 FROM customers").fetchone() == (True,)

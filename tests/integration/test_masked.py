@@ -223,3 +223,47 @@ def test_errors_keep_the_key_out(proxy, sql):
     assert error is not None
     for secret in (*pads(TEST_KEY), TEST_KEY.hex()):
         assert secret not in error.lower()
+
+
+def test_analyst_sql_works_as_expected_on_transformed_columns(proxy, demo_db):
+    """Joins on tokens, CTEs, windows, GROUP BY and date_trunc behave as on any database."""
+    rows, error = run(proxy.dsn("analyst"), """
+        WITH hourly AS (
+            SELECT date_trunc('day', k.started_at) AS day, c.region, count(*) AS calls
+            FROM calls k JOIN customers c ON c.customer_id = k.customer_id
+            GROUP BY 1, 2)
+        SELECT day, region, calls, rank() OVER (PARTITION BY day ORDER BY calls DESC) AS r
+        FROM hourly WHERE day = DATE '2024-03-01' ORDER BY r""")
+    assert error is None, error
+    raw = duckdb.connect(str(demo_db), read_only=True)
+    expected = raw.execute("""
+        WITH kept AS (SELECT customer_id, region FROM customers WHERE (year(birth_date), left(zip, 3), gender) IN (
+                SELECT (year(birth_date), left(zip, 3), gender) FROM customers GROUP BY ALL
+                HAVING count(DISTINCT customer_id) >= 5))
+        SELECT region, count(*) FROM calls k JOIN kept c USING (customer_id)
+        WHERE date_trunc('day', k.started_at) = DATE '2024-03-01' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
+    raw.close()
+    assert sorted((r[1], r[2]) for r in rows) == sorted(expected)
+    assert [r[3] for r in rows][0] == 1 and rows[0][2] == max(r[2] for r in rows)
+
+
+def test_l_diversity_keeps_only_groups_with_l_sensitive_values(demo_db, tmp_path):
+    """A policy with l_diversity: every released quasi-identifier group holds >= l segments."""
+    config = write_config(tmp_path, demo_db, extra="")
+    text = config.read_text().replace(
+        "        quasi_identifiers: [birth_date, zip, gender]\n",
+        "        quasi_identifiers: [birth_date, zip, gender]\n        l_diversity: {column: segment, l: 2}\n", 1)
+    config.write_text(text)
+    process, port = start_proxy(config)
+    try:
+        rows, error = run(f"postgresql://analyst:analyst-pw@127.0.0.1:{port}/demo",
+                          "SELECT birth_date, zip, gender, count(DISTINCT segment), count(*) FROM customers GROUP BY 1, 2, 3")
+    finally:
+        stop_proxy(process)
+    assert error is None, error
+    assert rows and all(r[3] >= 2 and r[4] >= 5 for r in rows)
+    raw = duckdb.connect(str(demo_db), read_only=True)
+    expected = raw.execute("SELECT count(*) FROM (SELECT 1 FROM customers GROUP BY year(birth_date), left(zip, 3), gender "
+                           "HAVING count(*) >= 5 AND count(DISTINCT segment) >= 2)").fetchone()[0]
+    raw.close()
+    assert len(rows) == expected
