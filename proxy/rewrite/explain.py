@@ -34,6 +34,12 @@ def _table_decisions(policy: TablePolicy, ctx: RewriteContext) -> list[str]:
             f"{policy.name}.{c}: {_rule_text(r)}" for c, r in policy.columns.items()]
     lines = [f"{policy.name}: policy view; privacy unit {policy.privacy_unit}"]
     lines += [f"{policy.name}.{c}: {_rule_text(policy.rule(c))}" for c in ctx.tables[policy.name]]
+    if role.mode == "aggregate":
+        lines.append(f"{policy.name}: only aggregates leave; each released group must hold >= {role.k} "
+                     f"distinct {policy.privacy_unit} (HAVING added to every aggregating SELECT)")
+        generalized = [c for c in ctx.tables[policy.name] if policy.rule(c).rule == "generalize"]
+        lines.append(f"{policy.name}: min/max and other value-returning aggregates only on "
+                     + (", ".join(generalized) if generalized else "no column (none is generalized)"))
     qis = [q for q in policy.quasi_identifiers if policy.rule(q).rule != "hide"]
     if qis and role.k > 1:
         line = (f"{policy.name}: rows suppressed unless their generalized ({', '.join(qis)}) is shared by "

@@ -1,0 +1,74 @@
+"""Golden SQL for the policy passes: views for masked roles, k-suppression for
+aggregate roles. Tables, rules and key are tiny so the SQL reads whole."""
+import pytest
+
+from proxy.errors import SqlError
+from proxy.policy.model import ColumnRule, Role, TablePolicy
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.pipeline import plan
+from proxy.wire import types as pg
+
+TABLES = {"people": {"id": pg.INT4, "name": pg.TEXT, "zip": pg.TEXT, "income": pg.INT4},
+          "towns": {"zip": pg.TEXT, "town": pg.TEXT}}
+PEOPLE = TablePolicy("people", "id", ("zip",), None, {
+    "name": ColumnRule("hide"), "zip": ColumnRule("generalize", "prefix", {"length": 2}),
+    "income": ColumnRule("raw"), "id": ColumnRule("null")})
+
+
+def ctx(mode: str, k: int) -> RewriteContext:
+    role = Role("r", mode, {"people": PEOPLE, "towns": TablePolicy("towns")}, k)
+    return RewriteContext(role=role, user="u", database="db", tables=TABLES, dialect="duckdb",
+                          setting=lambda n: "", token_key=None)
+
+
+def sql_of(text: str, mode: str = "masked", k: int = 3) -> str:
+    [q] = plan(text, ctx(mode, k))
+    return q.sql
+
+
+VIEW = ("(SELECT CAST(NULL AS INT) AS \"id\", LEFT(__anonproxy_src.zip, 2) AS \"zip\", "
+        "__anonproxy_src.income AS \"income\" FROM people AS __anonproxy_src "
+        "INNER JOIN (SELECT LEFT(__anonproxy_kin.zip, 2) AS q0 FROM people AS __anonproxy_kin "
+        "GROUP BY LEFT(__anonproxy_kin.zip, 2) HAVING COUNT(DISTINCT __anonproxy_kin.id) >= 3) AS __anonproxy_k "
+        "ON LEFT(__anonproxy_src.zip, 2) IS NOT DISTINCT FROM __anonproxy_k.q0)")
+
+
+def test_masked_view_replaces_the_table_keeping_the_alias():
+    assert sql_of("SELECT p.zip FROM people p") == f"SELECT p.zip FROM {VIEW} AS p"
+    assert sql_of("SELECT zip FROM public.people") == f"SELECT zip FROM {VIEW} AS people"
+
+
+def test_public_tables_and_ctes():
+    towns = ('(SELECT __anonproxy_src.zip AS "zip", __anonproxy_src.town AS "town" '
+             'FROM towns AS __anonproxy_src)')
+    assert sql_of("WITH people AS (SELECT * FROM towns) SELECT * FROM people") == \
+        f"WITH people AS (SELECT * FROM {towns} AS towns) SELECT * FROM people"
+
+
+def test_aggregate_mode_adds_k_suppression_and_person_column():
+    out = sql_of("SELECT zip, sum(income) FROM people GROUP BY zip", mode="aggregate", k=10)
+    assert out.startswith('SELECT zip, SUM(income) AS "sum" FROM (SELECT CAST(NULL AS INT) AS "id"')
+    assert ', __anonproxy_src.id AS __anonproxy_pu FROM people AS __anonproxy_src INNER JOIN' in out
+    assert out.endswith("AS people GROUP BY zip HAVING COUNT(DISTINCT people.__anonproxy_pu) >= 10")
+
+
+def test_aggregate_mode_carries_persons_out_of_row_level_subqueries():
+    out = sql_of("SELECT count(*) FROM (SELECT zip FROM people WHERE income > 5) s", mode="aggregate", k=10)
+    assert "SELECT zip, people.__anonproxy_pu AS __anonproxy_pu_0 FROM" in out
+    assert out.endswith("AS s HAVING COUNT(DISTINCT s.__anonproxy_pu_0) >= 10")
+
+
+@pytest.mark.parametrize("text,code", [
+    ("SELECT income FROM people", "42501"),
+    ("SELECT max(income) FROM people", "42501"),
+    ("SELECT count(*) FROM (SELECT DISTINCT zip FROM people) s", "0A000"),
+    ("SELECT (SELECT income FROM people LIMIT 1)", "42501"),
+])
+def test_aggregate_mode_refusals(text, code):
+    with pytest.raises(SqlError) as info:
+        sql_of(text, mode="aggregate", k=10)
+    assert info.value.sqlstate == code
+
+
+def test_max_on_a_generalized_column_is_allowed():
+    assert "MAX(zip)" in sql_of("SELECT max(zip) FROM people", mode="aggregate", k=10)
