@@ -38,6 +38,7 @@ demo: demo-data
 	@echo "Connect in another terminal (demo passwords equal the login names):"
 	@echo "  psql \"postgresql://admin:admin@$(LISTEN)/demo\"      # raw role: every table"
 	@echo "  psql \"postgresql://analyst:analyst@$(LISTEN)/demo\"  # masked role: tokens, masks, k=5"
+	@echo "  psql \"postgresql://reporter:reporter@$(LISTEN)/demo\" # aggregate role: groups of 10 or more"
 	@echo
 	$(BIN)/anonproxy serve --config policies/demo.yaml --listen $(LISTEN)
 
