@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import psycopg
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,12 +52,12 @@ def timed(fn, runs: int) -> list[float]:
 
 def start_proxy(db: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
     config = workdir / "bench.yaml"
-    config.write_text(f"""
-database: bench
-backend: {{type: duckdb, path: "{db}"}}
-users: {{bench: {{role: admin, password: "{make_verifier('bench')}"}}}}
-roles: {{admin: {{mode: raw, tables: "*"}}}}
-""")
+    config.write_text(yaml.safe_dump({
+        "database": "bench",
+        "backend": {"type": "duckdb", "path": str(db)},
+        "users": {"bench": {"role": "admin", "password": str(make_verifier("bench"))}},
+        "roles": {"admin": {"mode": "raw", "tables": "*"}},
+    }))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
