@@ -303,7 +303,7 @@ class Session:
     def send_error(self, exc: SqlError | BackendError) -> None:
         if isinstance(exc, BackendError):
             # The backend ran the rewritten statement: scrub anything secret it quoted.
-            message = self.ctx.redact(str(exc)) if self.ctx else str(exc)
+            message = self.ctx.backend_error_text(exc.sqlstate, str(exc)) if self.ctx else str(exc)
             exc = SqlError(exc.sqlstate, message)
         self.send(m.error_response(m.Notice("ERROR", exc.sqlstate, exc.message, exc.detail,
                                             exc.hint, exc.position)))

@@ -33,3 +33,14 @@ class RewriteContext:
         for secret in self.secrets:
             text = text.replace(secret, "<secret>").replace(secret.upper(), "<secret>")
         return text
+
+    def backend_error_text(self, sqlstate: str, text: str) -> str:
+        """What the client may read of a backend error. Data errors (class 22)
+        quote the offending value: for an aggregate-only role that is one
+        person's own value (CAST(income || 'x' AS int) would print it), and the
+        backend may evaluate a filter before the k-anonymity join, so even a
+        masked role could see a row of someone the view suppresses."""
+        if self.role.transforms and sqlstate.startswith("22"):
+            return (f"invalid input value in a cast or function (SQLSTATE {sqlstate}); the value is not "
+                    f'shown to role "{self.role.name}"')
+        return self.redact(text)

@@ -113,6 +113,20 @@ def test_every_attack_as_both_roles_leaks_nothing(proxy, oracle, user, sql):
     assert leaks == [], f"{user}: {sql!r} leaked {leaks[:5]}"
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT count(*) FROM customers WHERE CAST(CAST(annual_income AS text) || 'x' AS INTEGER) > 0",
+    "SELECT count(*) FROM customers WHERE CAST(city || CAST(signup_date AS text) AS date) > now()",
+    "SELECT sum(CAST(CAST(customer_id AS text) || 'x' AS bigint)) FROM calls",
+])
+def test_data_errors_do_not_quote_a_row_value(proxy, raw, sql):
+    """A cast error would print the one offending row's value; the reporter sees none."""
+    _, error = run(proxy.dsn("reporter"), sql)
+    assert error is not None and error.startswith("22")
+    assert "the value is not shown" in error
+    sample = raw.execute("SELECT annual_income, city FROM customers ORDER BY customer_id LIMIT 1").fetchone()
+    assert str(sample[0]) not in error and sample[1] not in error
+
+
 def test_refusals_leave_the_session_usable(proxy):
     import psycopg
     with psycopg.connect(proxy.dsn("reporter")) as conn:
