@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.errors import SqlError
 from proxy.rewrite.context import RewriteContext
-from proxy.rewrite.pipeline import BackendQuery, Planned
+from proxy.rewrite.pipeline import BackendQuery, DeclareCursor, Planned
 from proxy.session_commands import LocalCommand
 from proxy.settings import REPORTED, Settings
 from proxy.wire import messages as m
@@ -61,6 +61,19 @@ class Portal:
 
 
 @dataclass(slots=True)
+class SqlCursor:
+    """A cursor opened by DECLARE and read by FETCH: its own backend cursor."""
+
+    cursor: Cursor
+    columns: list[ResultColumn]
+    binary: bool
+    hold: bool
+
+
+CURSOR_ACTIONS = ("fetch", "move", "close_cursor")
+
+
+@dataclass(slots=True)
 class Transaction:
     status: str = "I"  # I idle, T in a block, E failed block
     savepoints: list[str] = field(default_factory=list)
@@ -101,6 +114,7 @@ class Session:
         self.tx = Transaction()
         self.prepared: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
+        self.sql_cursors: dict[str, SqlCursor] = {}
         self.cursor: Cursor | None = None
         self._cursor_lent = False  # the session cursor is serving a statement or portal
         self.running: Cursor | None = None  # what a CancelRequest interrupts
@@ -160,6 +174,7 @@ class Session:
         self.server.forget(self)
         for portal in self.portals.values():
             self._close_portal_cursor(portal)
+        self._close_sql_cursors(keep_hold=False)
         if self.cursor is not None:
             self.server.executor.submit(self.cursor.close)
         self.writer.close()
@@ -341,15 +356,90 @@ class Session:
             for item in planned:
                 try:
                     self._check_not_failed(item)
-                    if isinstance(item, LocalCommand):
-                        self.run_local(item, describe=True)
-                    else:
-                        await self.run_backend(item, [], (), describe=True)
+                    await self.run_planned(item, [], (), describe=True)
                 except (SqlError, BackendError) as exc:
                     self.send_error(exc)
                     break
         self.send(m.ready_for_query(self.tx.status))
         await self.flush()
+
+    async def run_planned(self, item: Planned, params: list[Any], formats: tuple[int, ...],
+                          *, describe: bool) -> None:
+        if isinstance(item, DeclareCursor):
+            await self.declare(item, params)
+        elif isinstance(item, LocalCommand) and item.action in CURSOR_ACTIONS:
+            await self.cursor_command(item, formats, describe=describe)
+        elif isinstance(item, LocalCommand):
+            self.run_local(item, describe=describe)
+        else:
+            await self.run_backend(item, params, formats, describe=describe)
+
+    # --- SQL cursors (DECLARE / FETCH / MOVE / CLOSE) -----------------------
+
+    async def declare(self, item: DeclareCursor, params: list[Any]) -> None:
+        if item.name in self.sql_cursors:
+            raise SqlError("42P03", f'cursor "{item.name}" already exists')
+        if not item.hold and self.tx.status == "I":
+            raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
+        cursor = await self.blocking(self.server.backend.cursor)
+        self.running = cursor
+        try:
+            # Python values, not backend-rendered text: each FETCH may ask for either format.
+            columns = await self.blocking(cursor.execute, item.query.sql, params, (1,))
+        except BackendError:
+            self.server.executor.submit(cursor.close)
+            raise
+        finally:
+            self.running = None
+        self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold)
+        self.send(m.command_complete("DECLARE CURSOR"))
+
+    def _sql_cursor(self, name: str | None) -> SqlCursor:
+        found = self.sql_cursors.get(name or "")
+        if found is None:
+            raise SqlError("34000", f'cursor "{name}" does not exist')
+        return found
+
+    async def cursor_command(self, cmd: LocalCommand, formats: tuple[int, ...], *, describe: bool) -> None:
+        if cmd.action == "close_cursor":
+            if cmd.name is None:
+                self._close_sql_cursors(keep_hold=False)
+            else:
+                self.server.executor.submit(self._sql_cursor(cmd.name).cursor.close)
+                del self.sql_cursors[cmd.name]
+            self.send(m.command_complete(cmd.tag))
+            return
+        sc = self._sql_cursor(cmd.name)
+        limit = 0 if cmd.value == "ALL" else int(cmd.value or 1)
+        self.running = sc.cursor
+        try:
+            if cmd.action == "move":
+                count = await self._skip(sc.cursor, limit)
+            else:
+                fmts = _formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
+                if describe:
+                    self.send(_row_description(sc.columns, fmts))
+                count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts, limit=limit)
+                count = limit if count < 0 else count
+        finally:
+            self.running = None
+        self.send(m.command_complete(f"{cmd.tag} {count}"))
+
+    async def _skip(self, cursor: Cursor, limit: int) -> int:
+        skipped = 0
+        while not limit or skipped < limit:
+            want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - skipped)
+            n = len(await self.blocking(cursor.fetch, want))
+            skipped += n
+            if n < want:
+                break
+        return skipped
+
+    def _close_sql_cursors(self, *, keep_hold: bool) -> None:
+        for name, sc in list(self.sql_cursors.items()):
+            if not (keep_hold and sc.hold):
+                self.server.executor.submit(sc.cursor.close)
+                del self.sql_cursors[name]
 
     async def acquire_cursor(self) -> Cursor:
         """The session's cursor, or a fresh one while a suspended portal holds it."""
@@ -434,6 +524,7 @@ class Session:
                 self.send_notice("WARNING", "25P01", "there is no transaction in progress")
             tag = "ROLLBACK" if tx.status == "E" or action == "rollback" else "COMMIT"
             self.settings.end(commit=tag == "COMMIT")
+            self._close_sql_cursors(keep_hold=True)  # non-holdable cursors end with their transaction
             self.tx = Transaction()
             self.send(m.command_complete(tag))
             return
@@ -456,6 +547,7 @@ class Session:
                 raise SqlError("25001", "DISCARD ALL cannot run inside a transaction block")
             self.settings.reset_all()
             self.prepared.clear()
+            self._close_sql_cursors(keep_hold=False)
             for name in list(self.portals):
                 self._close_portal_cursor(self.portals.pop(name))
         elif action == "deallocate":
@@ -490,7 +582,10 @@ class Session:
         if len(planned) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         plan = planned[0] if planned else None
-        oids = plan.param_oids if isinstance(plan, BackendQuery) else msg.param_oids
+        if isinstance(plan, DeclareCursor):
+            oids = plan.query.param_oids
+        else:
+            oids = plan.param_oids if isinstance(plan, BackendQuery) else msg.param_oids
         self.prepared[msg.name] = Prepared(msg.sql, plan, tuple(oids))
         self.send(m.parse_complete())
 
@@ -521,6 +616,11 @@ class Session:
             columns = await self._statement_columns(stmt)
             self.send(_row_description(columns, ()) if columns else m.no_data())
             return
+        if msg.name not in self.portals and msg.name in self.sql_cursors:
+            # A DECLAREd cursor is a portal too: drivers describe it by name (psycopg does).
+            sc = self.sql_cursors[msg.name]
+            self.send(_row_description(sc.columns, _formats_for((1,) if sc.binary else (), len(sc.columns))))
+            return
         portal = self._portal(msg.name)
         columns = await self._portal_columns(portal)
         if columns:
@@ -529,13 +629,12 @@ class Session:
             self.send(m.no_data())
 
     async def _statement_columns(self, stmt: Prepared) -> list[ResultColumn]:
+        if not isinstance(stmt.plan, BackendQuery):
+            return self._local_columns(stmt.plan)  # a FETCH's columns follow its cursor: not cached
         if stmt.columns is None:
-            if isinstance(stmt.plan, BackendQuery):
-                assert self.cursor is not None
-                params = [None] * len(stmt.param_oids)
-                stmt.columns = await self.blocking(self.cursor.describe, stmt.plan.sql, params)
-            else:
-                stmt.columns = self._local_columns(stmt.plan)
+            assert self.cursor is not None
+            params = [None] * len(stmt.param_oids)
+            stmt.columns = await self.blocking(self.cursor.describe, stmt.plan.sql, params)
         return stmt.columns
 
     def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
@@ -543,6 +642,8 @@ class Session:
             return [ResultColumn((plan.name or "").lower(), pg.TEXT, -1)]
         if isinstance(plan, LocalCommand) and plan.action == "show_all":
             return [ResultColumn(n, pg.TEXT, -1) for n in ("name", "setting", "description")]
+        if isinstance(plan, LocalCommand) and plan.action == "fetch" and plan.name in self.sql_cursors:
+            return self.sql_cursors[plan.name].columns
         return []
 
     def _portal(self, name: str) -> Portal:
@@ -575,12 +676,12 @@ class Session:
             self.send(m.empty_query_response())
             return
         self._check_not_failed(plan)
-        if isinstance(plan, LocalCommand):
+        if isinstance(plan, (LocalCommand, DeclareCursor)):
             if portal.done:
-                self.send(m.command_complete(plan.tag))
+                self.send(m.command_complete(plan.tag if isinstance(plan, LocalCommand) else "DECLARE CURSOR"))
                 return
             portal.done = True
-            self.run_local(plan, describe=False)
+            await self.run_planned(plan, portal.params, portal.result_formats, describe=False)
             return
         if portal.done:
             self.send(m.command_complete("SELECT 0"))

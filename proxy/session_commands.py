@@ -6,6 +6,7 @@ the token stream; what they *do* is up to the session.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlglot.dialects.postgres import Postgres
@@ -15,14 +16,17 @@ from proxy.errors import SqlError
 from proxy.rewrite.parse import Statement, syntax_error
 
 LOCAL_WORDS = frozenset({"SET", "SHOW", "RESET", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
-                         "ABORT", "SAVEPOINT", "RELEASE", "DISCARD", "DEALLOCATE", "UNLISTEN"})
+                         "ABORT", "SAVEPOINT", "RELEASE", "DISCARD", "DEALLOCATE", "UNLISTEN",
+                         "FETCH", "MOVE", "CLOSE"})
+_BACKWARD = {"PRIOR", "BACKWARD", "ABSOLUTE", "RELATIVE", "LAST", "FIRST"}
 _DIALECT = Postgres()
 
 
 @dataclass(frozen=True, slots=True)
 class LocalCommand:
     action: str  # set, reset, reset_all, show, show_all, begin, commit, rollback,
-    #              savepoint, release, rollback_to, discard_all, deallocate, noop
+    #              savepoint, release, rollback_to, discard_all, deallocate, noop,
+    #              fetch, move (value: row count or "ALL"), close_cursor (name None: all)
     tag: str
     name: str | None = None
     value: str | None = None
@@ -99,6 +103,39 @@ def _parse_transaction(words: list[str]) -> LocalCommand:
     raise SqlError("42601", f'syntax error at or near "{words[-1].lower()}"')
 
 
+_CURSOR_NAME = re.compile(r'("(?:[^"]|"")+"|\w+)\s*;?\s*$')
+
+
+def cursor_name(text: str) -> str:
+    """A cursor name as written last in a statement: quoted names keep their case."""
+    match = _CURSOR_NAME.search(text)
+    if match is None:
+        raise SqlError("42601", "syntax error at end of input")
+    name = match[1]
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+def _parse_fetch(head: str, stmt: Statement) -> LocalCommand:
+    """FETCH/MOVE [NEXT | FORWARD [n | ALL] | ALL | n] [FROM | IN] name: forward only.
+    (Read from the text: sqlglot folds FETCH into one opaque token.)"""
+    name = cursor_name(stmt.text)
+    words = stmt.text[:_CURSOR_NAME.search(stmt.text).start()].upper().split()[1:]
+    if words and words[-1] in ("FROM", "IN"):
+        words = words[:-1]
+    if any(w in _BACKWARD for w in words):
+        raise SqlError("55000", "cursor can only scan forward",
+                       hint="anonproxy cursors are NO SCROLL: fetch forward only.")
+    count = "1"
+    for word in words:
+        if word == "ALL":
+            count = "ALL"
+        elif word.isdigit():
+            count = word
+        elif word not in ("NEXT", "FORWARD"):
+            raise SqlError("42601", f'syntax error at or near "{word.lower()}"')
+    return LocalCommand(head.lower(), head, name, count)
+
+
 def parse_local_command(stmt: Statement) -> LocalCommand:
     try:
         toks = _DIALECT.tokenize(stmt.text)
@@ -128,4 +165,10 @@ def parse_local_command(stmt: Statement) -> LocalCommand:
         return LocalCommand("deallocate", "DEALLOCATE", toks[-1].text)
     if head == "UNLISTEN":
         return LocalCommand("noop", "UNLISTEN")
+    if head in ("FETCH", "MOVE"):
+        return _parse_fetch(head, stmt)
+    if head == "CLOSE":
+        if words[1:] == ["ALL"]:
+            return LocalCommand("close_cursor", "CLOSE CURSOR ALL")
+        return LocalCommand("close_cursor", "CLOSE CURSOR", cursor_name(stmt.text))
     return _parse_transaction([w for w in words if w not in ("WORK", "TRANSACTION")] if head not in ("START",) else words)

@@ -5,6 +5,7 @@ aggregate-mode rules -> name output columns -> emit. Each pass is Expression -> 
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -16,12 +17,16 @@ from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
-from proxy.rewrite.parse import parse_statement, split_statements
+from proxy.errors import SqlError
+from proxy.rewrite.parse import Statement, parse_statement, split_statements
 from proxy.rewrite.policy_views import expand_views, substitute_policy_views
 from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
 from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
 
 _LOCAL_SCHEMAS = ("public", "main")
+_DECLARE = re.compile(
+    r'\s*DECLARE\s+(?P<name>"(?:[^"]|"")+"|\w+)\s+(?P<options>(?:(?:BINARY|ASENSITIVE|INSENSITIVE|NO|SCROLL)\s+)*)'
+    r'CURSOR\s+(?P<hold>(?:WITH|WITHOUT)\s+HOLD\s+)?FOR\s+', re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,17 @@ class BackendQuery:
     cacheable: bool = True
 
 
-Planned = LocalCommand | BackendQuery
+@dataclass(frozen=True, slots=True)
+class DeclareCursor:
+    """DECLARE name [BINARY] ... CURSOR [WITH HOLD] FOR query: a SQL-level cursor."""
+
+    name: str
+    query: BackendQuery
+    binary: bool
+    hold: bool
+
+
+Planned = LocalCommand | BackendQuery | DeclareCursor
 
 
 def emit(tree: exp.Expression, ctx: RewriteContext) -> str:
@@ -58,12 +73,28 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     return BackendQuery(emit(tree, ctx), param_oids, cacheable)
 
 
+def plan_declare(stmt: Statement, ctx: RewriteContext, declared: tuple[int, ...]) -> DeclareCursor:
+    match = _DECLARE.match(stmt.text)
+    if match is None:
+        raise SqlError("42601", "syntax error in DECLARE",
+                       hint="DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH HOLD | WITHOUT HOLD] FOR query")
+    options = match["options"].upper().split()
+    if "SCROLL" in options and "NO" not in options:
+        raise SqlError("0A000", "SCROLL cursors are not supported", hint="Declare it NO SCROLL and fetch forward.")
+    body = stmt.text[match.end():]
+    query = plan_query(parse_statement(Statement(body, stmt.offset + match.end(), "")), ctx, declared)
+    name = match["name"][1:-1].replace('""', '"') if match["name"].startswith('"') else match["name"].lower()
+    return DeclareCursor(name, query, "BINARY" in options, match["hold"] is not None and "WITHOUT" not in match["hold"].upper())
+
+
 def plan(sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[Planned]:
     """Every statement of one message, planned before any runs (as PostgreSQL
     parses a whole Query message first: a syntax error anywhere runs nothing)."""
     planned: list[Planned] = []
     for stmt in split_statements(sql):
-        if stmt.first_word in LOCAL_WORDS:
+        if stmt.first_word == "DECLARE":
+            planned.append(plan_declare(stmt, ctx, declared))
+        elif stmt.first_word in LOCAL_WORDS:
             planned.append(parse_local_command(stmt))
         else:
             planned.append(plan_query(parse_statement(stmt), ctx, declared))
@@ -88,7 +119,8 @@ class PlanCache:
             self._plans.move_to_end(key)
             return hit
         planned = plan(sql, ctx, declared)
-        if all(not isinstance(p, BackendQuery) or p.cacheable for p in planned):
+        queries = [p.query if isinstance(p, DeclareCursor) else p for p in planned]
+        if all(not isinstance(q, BackendQuery) or q.cacheable for q in queries):
             self._plans[key] = planned
             if len(self._plans) > self._size:
                 self._plans.popitem(last=False)

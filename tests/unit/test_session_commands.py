@@ -109,3 +109,21 @@ def test_split_statements_respects_quotes_comments_and_dollar_quotes():
     assert [s.text for s in stmts] == ["select 'a;b' as x", "select $$ ; $$"]
     assert stmts[1].offset == sql.index("select $$")
     assert split_statements("  ;; -- nothing\n") == []
+
+
+@pytest.mark.parametrize("sql,expected", [
+    ('FETCH FORWARD 100 FROM "Big Cursor"', LocalCommand("fetch", "FETCH", "Big Cursor", "100")),
+    ("fetch all in c1", LocalCommand("fetch", "FETCH", "c1", "ALL")),
+    ("FETCH c1", LocalCommand("fetch", "FETCH", "c1", "1")),
+    ("MOVE 5 IN C1", LocalCommand("move", "MOVE", "c1", "5")),
+    ("CLOSE c1", LocalCommand("close_cursor", "CLOSE CURSOR", "c1")),
+    ("CLOSE ALL", LocalCommand("close_cursor", "CLOSE CURSOR ALL")),
+])
+def test_cursor_commands(sql, expected):
+    assert local(sql) == expected
+
+
+def test_backward_fetch_is_refused():
+    with pytest.raises(SqlError) as info:
+        local("FETCH PRIOR FROM c1")
+    assert info.value.sqlstate == "55000"
