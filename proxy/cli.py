@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
             serving.result()  # raises the start-up error
-        print(f"anonproxy {config.backend.kind} backend ({config.backend.path.name}) "
+        print(f"anonproxy {config.backend.kind} backend ({config.backend.describe}) "
               f"listening on {host}:{port}, database \"{config.database}\"", flush=True)
         print(f'connect with: psql "postgresql://USER@{host}:{port}/{config.database}"', flush=True)
         print("press Ctrl-C to stop", flush=True)

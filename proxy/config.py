@@ -6,7 +6,8 @@ all at once, so a user fixes a file in one pass.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from proxy.policy.tokens import TokenKeyError, load_key
 from proxy.wire.scram import Verifier
 
 DEFAULT_LISTEN = ("127.0.0.1", 6432)
-BACKENDS = ("duckdb",)
+BACKENDS = ("duckdb", "postgres")
 
 
 class ConfigError(Exception):
@@ -36,7 +37,17 @@ class TLSConfig:
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     kind: str
-    path: Path
+    path: Path  # duckdb: the database file
+    dsn: str = field(default="", repr=False)  # postgres: may hold a password, never printed
+
+    @property
+    def describe(self) -> str:
+        """For messages: the file name, or the PostgreSQL host and database without credentials."""
+        if self.kind == "duckdb":
+            return self.path.name
+        from psycopg.conninfo import conninfo_to_dict
+        info = conninfo_to_dict(self.dsn)
+        return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +221,33 @@ def _check_users(c: _Checker, doc: Any, roles: dict[str, Role]) -> dict[str, Use
     return users
 
 
+def _postgres_dsn(c: _Checker, body: dict[str, Any]) -> str:
+    """The connection string; its password may come from an environment variable."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    try:
+        info = conninfo_to_dict(str(body.get("dsn", "")))
+    except Exception:
+        c.fail("backend.dsn", "not a valid PostgreSQL connection string")  # the value may hold a password
+        return ""
+    if "password_env" in body:
+        password = os.environ.get(str(body["password_env"]))
+        if not password:
+            c.fail("backend.password_env", f"environment variable {body['password_env']} is not set")
+            return ""
+        info["password"] = password
+    return make_conninfo(**info)
+
+
 def _check_backend(c: _Checker, doc: Any) -> BackendConfig:
-    body = c.mapping(doc, "backend", ("type", "path"))
+    body = c.mapping(doc, "backend", ("type", "path", "dsn", "password_env"))
     kind = body.get("type", "duckdb")
     if kind not in BACKENDS:
         c.fail("backend.type", f"unknown backend {kind!r}; {_suggest(str(kind), list(BACKENDS))}")
+    if kind == "postgres":
+        if "dsn" not in body:
+            c.fail("backend.dsn", "missing: the PostgreSQL connection string (user, host, port, dbname)")
+            return BackendConfig("postgres", Path())
+        return BackendConfig("postgres", Path(), _postgres_dsn(c, body))
     if "path" not in body:
         c.fail("backend.path", "missing: the DuckDB database file to serve")
         return BackendConfig(str(kind), Path())

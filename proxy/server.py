@@ -8,8 +8,9 @@ import secrets
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 
-from proxy.backends.base import Backend
+from proxy.backends.base import Backend, BackendError
 from proxy.backends.duckdb import DuckDBBackend
+from proxy.backends.postgres import PostgresBackend
 from proxy.config import Config, ConfigError, User
 from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
@@ -22,7 +23,13 @@ log = logging.getLogger("anonproxy.server")
 
 def open_backend(config: Config) -> Backend:
     """The backend, after checking every policy against its real schema."""
-    backend = DuckDBBackend(config.backend.path)
+    if config.backend.kind == "postgres":
+        try:
+            backend: Backend = PostgresBackend(config.backend.dsn)
+        except BackendError as exc:
+            raise ConfigError([f"backend: {exc}"]) from None
+    else:
+        backend = DuckDBBackend(config.backend.path)
     problems = check_roles(config.roles, backend.table_columns())
     if problems:
         backend.close()

@@ -91,12 +91,13 @@ def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) ->
         [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier) for c in columns], formats)
 
 
-def _utf8(value: str) -> bytes:
-    return value.encode("utf-8")
+def _as_bytes(value: str | bytes) -> bytes:
+    """A backend-formatted value: DuckDB renders text as str, PostgreSQL sends bytes."""
+    return value.encode("utf-8") if type(value) is str else value
 
 
 def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int]) -> list[Any]:
-    return [_utf8 if c.preformatted else pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
+    return [_as_bytes if c.preformatted else pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
 
 
 class Session:

@@ -28,8 +28,9 @@ class ResultColumn:
     type_oid: int
     type_size: int
     type_modifier: int = -1
-    # True when the backend already hands this column out as PostgreSQL's text
-    # form (a str), so the session only UTF-8-encodes it.
+    # True when the backend hands this column out already in the requested wire
+    # format (DuckDB: text as str; PostgreSQL: text or binary bytes), so the
+    # session writes it as is.
     preformatted: bool = False
 
 

@@ -76,14 +76,17 @@ def demo_roles() -> str:
     return text[text.index("\nroles:"):]
 
 
-def write_config(directory: Path, db: Path, extra: str = "", key: bytes | None = None) -> Path:
+def write_config(directory: Path, db: Path | str, extra: str = "", key: bytes | None = None) -> Path:
+    """A config serving the demo roles; `db` is a DuckDB file or a postgresql:// DSN."""
     users = "\n".join(f'  {u}: {{role: {u}, password: "{make_verifier(p)}"}}' for u, p in PASSWORDS.items())
+    backend = (f'{{type: postgres, dsn: "{db}"}}' if str(db).startswith("postgresql://")
+               else f'{{type: duckdb, path: "{db}"}}')
     key_file = directory / "token.key"
     key_file.write_text((key or b"test-key-0123456789abcdef0123456789abcdef").hex())
     config = directory / "proxy.yaml"
     config.write_text(f"""
 database: demo
-backend: {{type: duckdb, path: "{db}"}}
+backend: {backend}
 tokenization: {{key_file: "{key_file}"}}
 users:
 {users}
@@ -116,4 +119,34 @@ def proxy(tmp_path_factory, demo_db) -> ProxyServer:
     config = write_config(tmp_path_factory.mktemp("proxy"), demo_db)
     process, port = start_proxy(config)
     yield ProxyServer("127.0.0.1", port, "demo", process, demo_db)
+    stop_proxy(process)
+
+
+@pytest.fixture(scope="session")
+def pg_demo(tmp_path_factory, demo_db):
+    """A real PostgreSQL server holding the demo data; yields the read-only role's DSN."""
+    from tests import pg_server
+    try:
+        server = pg_server.start()
+    except pg_server.CannotStart as exc:
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+    try:
+        import psycopg
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE demo")
+        spec = importlib.util.spec_from_file_location("load_demo_postgres", ROOT / "examples" / "load_demo_postgres.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.load(server.dsn(dbname="demo"), demo_db, "anonproxy_reader")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_proxy(tmp_path_factory, pg_demo) -> ProxyServer:
+    """anonproxy serving the demo roles from PostgreSQL, logged in as the read-only role."""
+    config = write_config(tmp_path_factory.mktemp("pgproxy"), pg_demo.dsn("anonproxy_reader", "demo"))
+    process, port = start_proxy(config)
+    yield ProxyServer("127.0.0.1", port, "demo", process, Path(pg_demo.dsn(dbname="demo")))
     stop_proxy(process)

@@ -50,7 +50,7 @@ class Oracle:
                 and column not in BENIGN_NUMBERS:
             found.append(f"income {value}")
         text = str(value)
-        if text in self.zips:
+        if isinstance(value, str) and text in self.zips:  # zips are text; a 5-digit call id is not one
             found.append(f"zip {text}")
         found += [f"email {e}" for e in EMAIL.findall(text) if e in self.emails]
         found += [f"phone {p}" for p in PHONE.findall(text) if p in self.phones]
