@@ -68,7 +68,7 @@ class SqlCursor:
     columns: list[ResultColumn]
     binary: bool
     hold: bool
-
+    sent: list[int]  # the format the backend formats each column in
 
 CURSOR_ACTIONS = ("fetch", "move", "close_cursor")
 
@@ -96,8 +96,25 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if type(value) is str else value
 
 
-def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int]) -> list[Any]:
-    return [_as_bytes if c.preformatted else pg.encoder(c.type_oid, f == 1) for c, f in zip(columns, formats)]
+def _reformat(oid: int, sent: int, wanted: int) -> Any:
+    """A backend-formatted value in the other wire format (a cursor FETCHed unlike it was declared)."""
+    encode = pg.encoder(oid, wanted == 1)
+    return lambda v: encode(pg.decode_value(_as_bytes(v), oid, sent == 1))
+
+
+def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int],
+                    sent: Sequence[int] | None = None) -> list[Any]:
+    """One encoder per column for the requested `formats`; `sent` is the format the
+    backend formatted its preformatted columns in, when it may differ."""
+    out = []
+    for i, (c, f) in enumerate(zip(columns, formats)):
+        if not c.preformatted:
+            out.append(pg.encoder(c.type_oid, f == 1))
+        elif sent is None or sent[i] == f:
+            out.append(_as_bytes)
+        else:
+            out.append(_reformat(c.type_oid, sent[i], f))
+    return out
 
 
 class Session:
@@ -384,15 +401,16 @@ class Session:
             raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
         cursor = await self.blocking(self.server.backend.cursor)
         self.running = cursor
+        declared = (1,) if item.binary else ()
         try:
-            # Python values, not backend-rendered text: each FETCH may ask for either format.
-            columns = await self.blocking(cursor.execute, item.query.sql, params, (1,))
+            columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
         except BackendError:
             self.server.executor.submit(cursor.close)
             raise
         finally:
             self.running = None
-        self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold)
+        self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold,
+                                                _formats_for(declared, len(columns)))
         self.send(m.command_complete("DECLARE CURSOR"))
 
     def _sql_cursor(self, name: str | None) -> SqlCursor:
@@ -420,7 +438,8 @@ class Session:
                 fmts = _formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
                 if describe:
                     self.send(_row_description(sc.columns, fmts))
-                count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts, limit=limit)
+                count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts, limit=limit,
+                                                                      sent=sc.sent)
                 count = limit if count < 0 else count
         finally:
             self.running = None
@@ -472,10 +491,10 @@ class Session:
         self.send(m.command_complete(f"SELECT {count}"))
 
     async def _stream(self, cursor: Cursor, columns: list[ResultColumn], formats: list[int],
-                      limit: int) -> int:
+                      limit: int, sent: list[int] | None = None) -> int:
         """Send rows in batches, waiting for the client to drain each one; returns
         the row count, or -1 when `limit` rows were sent and more may follow."""
-        encoders = column_encoders(columns, formats)
+        encoders = column_encoders(columns, formats, sent)
         sent = 0
         while True:
             want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - sent)

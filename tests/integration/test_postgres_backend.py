@@ -95,3 +95,15 @@ def test_writes_refused_even_by_the_proxy_role(pg_demo):
     with psycopg.connect(pg_demo.dsn("anonproxy_reader", "demo")) as conn:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("DELETE FROM calls")
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_named_cursors_on_postgres(pg_proxy, pg_demo, binary):
+    query = "SELECT call_id, started_at, cost FROM calls WHERE duration_s > 600 ORDER BY call_id"
+    with psycopg.connect(pg_proxy.dsn()) as conn:
+        with conn.cursor(name="c", binary=binary) as cur:
+            cur.itersize = 300
+            cur.execute(query)
+            through = cur.fetchall()
+    with psycopg.connect(pg_demo.dsn(dbname="demo")) as conn:
+        assert through == conn.execute(query).fetchall()

@@ -86,3 +86,13 @@ def test_cursors_go_through_the_policy(proxy):
     with psycopg.connect(proxy.dsn("reporter")) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DECLARE c CURSOR FOR SELECT annual_income FROM customers")
+
+
+def test_binary_cursor_fetched_as_text_and_back(proxy):
+    """A cursor may be FETCHed in another format than it was declared in."""
+    with psycopg.connect(proxy.dsn()) as conn:
+        conn.execute("DECLARE b BINARY CURSOR FOR SELECT call_id, started_at, cost FROM calls ORDER BY call_id")
+        as_text = conn.cursor(binary=False).execute("FETCH 3 FROM b").fetchall()
+        conn.execute("DECLARE t CURSOR FOR SELECT call_id, started_at, cost FROM calls ORDER BY call_id")
+        as_binary = conn.cursor(binary=True).execute("FETCH 3 FROM t").fetchall()
+    assert as_text == as_binary and len(as_text) == 3
