@@ -18,8 +18,8 @@ from sqlglot import exp
 from proxy.errors import SqlError, insufficient_privilege
 from proxy.policy.model import TablePolicy
 from proxy.rewrite.context import RewriteContext
-from proxy.rewrite.policy_views import PERSON, VIEW_PREFIX
-from proxy.rewrite.scope import names_cte
+from proxy.rewrite.policy_views import PERSON
+from proxy.rewrite.resolve import CTE_PREFIX, stored_table
 
 VALUE_AGGREGATES = (exp.Max, exp.Min, exp.ArgMax, exp.ArgMin, exp.AnyValue, exp.First, exp.Last,
                     exp.GroupConcat, exp.ArrayAgg, exp.Median, exp.PercentileCont, exp.PercentileDisc,
@@ -65,8 +65,9 @@ def _sources(select: exp.Select) -> list[exp.Expression]:
 
 
 def _view_policy(source: exp.Expression, ctx: RewriteContext) -> TablePolicy | None:
-    if isinstance(source, exp.Table) and source.name.startswith(VIEW_PREFIX):
-        return ctx.role.table(source.name[len(VIEW_PREFIX):])
+    name = stored_table(source)
+    if name is not None:
+        return ctx.role.table(name)
     return None
 
 
@@ -76,7 +77,7 @@ def _cte_body(table: exp.Table) -> exp.Expression | None:
         with_ = node.args.get("with_")
         if isinstance(with_, exp.With):
             for cte in with_.expressions:
-                if cte.alias_or_name.lower() == table.name.lower():
+                if cte.alias_or_name == table.name:
                     return cte.this
         node = node.parent
     return None
@@ -85,7 +86,7 @@ def _cte_body(table: exp.Table) -> exp.Expression | None:
 def _derived_body(source: exp.Expression) -> exp.Expression | None:
     if isinstance(source, exp.Subquery):
         return source.this
-    if isinstance(source, exp.Table) and names_cte(source):
+    if isinstance(source, exp.Table) and source.name.startswith(CTE_PREFIX):
         return _cte_body(source)
     return None
 

@@ -6,15 +6,15 @@ suppresses and why.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlglot
-from sqlglot import exp
 
 from proxy.errors import SqlError
 from proxy.policy.model import ColumnRule, TablePolicy
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import parse_statement, split_statements
 from proxy.rewrite.pipeline import BackendQuery, plan_query
-from proxy.rewrite.scope import names_cte
 from proxy.session_commands import LOCAL_WORDS
 
 
@@ -57,16 +57,17 @@ def explain(sql: str, ctx: RewriteContext) -> str:
         if stmt.first_word in LOCAL_WORDS:
             out.append("answered by the proxy itself (session command)")
             continue
+        traced = replace(ctx, trace=[])
         try:
-            tree = parse_statement(stmt)
-            tables = {t.name.lower() for t in tree.find_all(exp.Table)
-                      if not names_cte(t) and isinstance(t.this, exp.Identifier)}
-            query = plan_query(tree, ctx)
+            query = plan_query(parse_statement(stmt), traced)
         except SqlError as exc:
+            out += [f"  {line}" for _, line in traced.trace or []]
             out.append(f"refused: {exc.sqlstate} {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
             continue
-        assert isinstance(query, BackendQuery)
-        for name in sorted(t for t in tables if t in ctx.tables and ctx.role.may_read(t)):
+        assert isinstance(query, BackendQuery) and traced.trace is not None
+        out += [f"{section}: {line}" for section, line in traced.trace if section != "table"]
+        tables = sorted({line for section, line in traced.trace if section == "table"})
+        for name in tables:
             out += _table_decisions(ctx.role.table(name), ctx)
         pretty = sqlglot.transpile(query.sql, read=ctx.dialect, write=ctx.dialect, pretty=True)[0]
         out.append(f"backend ({ctx.dialect}) runs:\n{ctx.redact(pretty)}")

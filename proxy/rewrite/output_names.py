@@ -1,42 +1,101 @@
-"""Name unaliased output columns the way PostgreSQL does (count, sum, ?column?),
-so clients see the same column names as on a real PostgreSQL server rather
-than the backend's (DuckDB would say count_star())."""
+"""Name every output column the way PostgreSQL does, before any policy view is
+spliced in (DESIGN.md section 3, principle 2).
+
+Each projection of each SELECT gets an explicit, proxy-computed alias, so no
+backend ever names a column after its own text of an expression (which, over
+a policy view, would be the view's SQL, key material included). The rules are
+PostgreSQL's FigureColname: a column keeps its name, a function call takes the
+function's name, a cast takes its operand's name or else the type's, CASE is
+"case", a scalar subquery takes its first column's name, and anything else is
+"?column?". Unquoted aliases fold to lower case, as PostgreSQL folds them.
+"""
 from __future__ import annotations
+
+import re
 
 from sqlglot import exp
 
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.resolve import folded
 
-def pg_column_name(node: exp.Expression) -> str | None:
-    """PostgreSQL's name for an output expression; None keeps the backend's."""
-    if isinstance(node, (exp.Column, exp.Star, exp.Alias)):
-        return None
-    if isinstance(node, exp.Cast):
-        inner = pg_column_name(node.this)
-        if isinstance(node.this, exp.Column):
-            return None
-        return inner if inner not in (None, "?column?") else node.to.sql(dialect="postgres").lower()
+UNNAMED = "?column?"
+_CALL = re.compile(r"([A-Za-z_][\w]*)\s*\(")
+_KEYWORD = re.compile(r"[A-Za-z_]+")
+# Names PostgreSQL gives where the call is not written as name(...).
+_SPECIAL = {exp.Case: "case", exp.Array: "array", exp.Exists: "exists", exp.Extract: "extract",
+            exp.Coalesce: "coalesce", exp.Greatest: "greatest", exp.Least: "least",
+            exp.Nullif: "nullif", exp.Tuple: "row"}
+
+
+def _function_name(node: exp.Func) -> str:
+    """The name PostgreSQL shows for a call: how the postgres dialect writes it."""
     if isinstance(node, exp.Anonymous):
         return node.name.lower()
-    if isinstance(node, exp.Func):
-        return type(node).sql_names()[0].lower() if type(node).sql_names() else node.key
-    if isinstance(node, (exp.Case,)):
-        return "case"
+    text = node.sql(dialect="postgres")
+    if _KEYWORD.fullmatch(text):  # CURRENT_DATE, LOCALTIMESTAMP, ...
+        return text.lower()
+    match = _CALL.match(text)
+    return match[1].lower() if match else UNNAMED
+
+
+def _strong_name(node: exp.Expression) -> str | None:
+    """The name when PostgreSQL derives it from the expression itself (not a type)."""
+    if isinstance(node, exp.Column):
+        return None if isinstance(node.this, exp.Star) else folded(node.this)
     if isinstance(node, exp.Paren):
-        return pg_column_name(node.this)
-    return "?column?"
+        return _strong_name(node.this)
+    if isinstance(node, (exp.Filter, exp.Window, exp.WithinGroup)):
+        return _strong_name(node.this)
+    if isinstance(node, exp.Bracket):
+        return _strong_name(node.this)
+    if isinstance(node, exp.Dot):
+        return folded(node.expression) if isinstance(node.expression, exp.Identifier) else None
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and node.this.expressions:
+        return output_name(node.this.expressions[0])
+    for kind, name in _SPECIAL.items():
+        if isinstance(node, kind):
+            return name if kind not in (exp.Case, exp.Array, exp.Tuple) else None
+    if isinstance(node, exp.Func) and not isinstance(node, (exp.Cast,)):
+        name = _function_name(node)
+        return None if name == UNNAMED else name
+    return None
+
+
+def output_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Alias):
+        return folded(node.args["alias"])
+    if isinstance(node, exp.Cast):
+        inner = _strong_name(node.this)
+        if inner is not None:
+            return inner
+        return node.to.sql(dialect="postgres").lower().split("(")[0]
+    strong = _strong_name(node)
+    if strong is not None:
+        return strong
+    for kind, name in _SPECIAL.items():  # the weak names: CASE, ARRAY[...], ROW(...)
+        if isinstance(node, kind):
+            return name
+    if isinstance(node, exp.Boolean):
+        return "bool"
+    return UNNAMED
 
 
 def _name_projections(select: exp.Select) -> None:
     for proj in list(select.expressions):
-        name = pg_column_name(proj)
-        if name is not None:
-            proj.replace(exp.alias_(proj.copy(), name, quoted=True))
+        if isinstance(proj, exp.Star) or (isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)):
+            continue
+        name = output_name(proj)
+        if isinstance(proj, exp.Column) and proj.name == name:
+            continue  # the backend names a plain column as written: already PostgreSQL's name
+        if isinstance(proj, exp.Alias):
+            proj.set("alias", exp.to_identifier(name, quoted=True))
+        else:
+            alias = exp.Alias(alias=exp.to_identifier(name, quoted=True))
+            proj.replace(alias)
+            alias.set("this", proj)  # moved, not copied: marks set by earlier passes stay
 
 
-def name_output_columns(tree: exp.Expression) -> exp.Expression:
-    node = tree
-    while isinstance(node, exp.SetOperation):  # names come from the leftmost branch
-        node = node.this
-    if isinstance(node, exp.Select):
-        _name_projections(node)
+def name_output_columns(tree: exp.Expression, ctx: RewriteContext | None = None) -> exp.Expression:
+    for select in list(tree.find_all(exp.Select)):
+        _name_projections(select)
     return tree

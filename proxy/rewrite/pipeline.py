@@ -1,7 +1,7 @@
 """From a client's SQL text to what runs: local commands and backend statements.
 
-parse -> answer session functions -> guard -> substitute policy views ->
-aggregate-mode rules -> name output columns -> emit. Each pass is Expression -> Expression.
+parse -> answer session functions -> then, for data queries, PASSES (each
+Expression -> Expression, named for what it guarantees) -> emit.
 """
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ from sqlglot import exp
 from proxy.catalog.route import is_catalog_query, plan_catalog_query
 from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.allowlist import check_allowed
+from proxy.rewrite.emit import emit
 from proxy.rewrite.guard import guard, require_query
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
 from proxy.errors import SqlError
 from proxy.rewrite.parse import Statement, parse_statement, split_statements
-from proxy.rewrite.policy_views import expand_views, substitute_policy_views
+from proxy.rewrite.policy_views import splice_policy_views
+from proxy.rewrite.resolve import resolve_names
 from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
 from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
 
-_LOCAL_SCHEMAS = ("public", "main")
 _DECLARE = re.compile(
     r'\s*DECLARE\s+(?P<name>"(?:[^"]|"")+"|\w+)\s+(?P<options>(?:(?:BINARY|ASENSITIVE|INSENSITIVE|NO|SCROLL)\s+)*)'
     r'CURSOR\s+(?P<hold>(?:WITH|WITHOUT)\s+HOLD\s+)?FOR\s+', re.IGNORECASE)
@@ -49,13 +51,15 @@ class DeclareCursor:
 Planned = LocalCommand | BackendQuery | DeclareCursor
 
 
-def emit(tree: exp.Expression, ctx: RewriteContext) -> str:
-    """The backend's SQL; the client's schema and database qualifiers are ours, not its."""
-    for table in tree.find_all(exp.Table):
-        if table.db.lower() in _LOCAL_SCHEMAS:
-            table.set("db", None)
-            table.set("catalog", None)
-    return expand_views(tree.sql(dialect=ctx.dialect), ctx)
+# The data-query passes, in order. Each sees the tree the previous one left.
+PASSES = (
+    guard,                    # read-only statement kinds, no identifier in the proxy's namespace
+    resolve_names,            # every relation resolved with PostgreSQL scoping and renamed by us
+    check_allowed,            # every node, function and operator on the allow-list
+    name_output_columns,      # output names computed by us, before any view exists in the tree
+    enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression
+    splice_policy_views,      # each stored table replaced by its policy view, as a tree node
+)
 
 
 def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> BackendQuery:
@@ -64,13 +68,11 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     param_oids = infer_param_types(tree, declared, ctx)
     tree = answer_session_functions(tree, ctx)
     if is_catalog_query(tree, ctx):
-        tree = plan_catalog_query(tree, ctx)
+        tree = name_output_columns(plan_catalog_query(tree, ctx))
     else:
-        tree = guard(tree, ctx)
-        tree = substitute_policy_views(tree, ctx)
-        tree = enforce_aggregate_mode(tree, ctx)
-    tree = name_output_columns(tree)
-    return BackendQuery(emit(tree, ctx), param_oids, cacheable)
+        for rewrite_pass in PASSES:
+            tree = rewrite_pass(tree, ctx)
+    return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable)
 
 
 def plan_declare(stmt: Statement, ctx: RewriteContext, declared: tuple[int, ...]) -> DeclareCursor:

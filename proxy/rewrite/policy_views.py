@@ -8,21 +8,21 @@ units (and, with l_diversity, holds at least l distinct sensitive values).
 """
 from __future__ import annotations
 
-import re
-
 from sqlglot import exp
 
 from proxy.errors import undefined_table
 from proxy.policy.model import TablePolicy
 from proxy.policy.transforms import Column, column_expression
 from proxy.rewrite.context import RewriteContext
-from proxy.rewrite.scope import names_cte
+from proxy.rewrite.resolve import stored_table
 
 SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
-VIEW_PREFIX = "__anonproxy_view_"
 PERSON = "__anonproxy_pu"  # the raw privacy unit, in aggregate-mode views only, counted for k
-RESERVED_PREFIX = "__anonproxy"  # the guard refuses client identifiers that start with it
-_PLACEHOLDER = re.compile(r'"?__anonproxy_view_(\w+)"?')
+
+
+
+def _stored(name: str, alias: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
 def _transformed(policy: TablePolicy, column: str, alias: str, ctx: RewriteContext) -> exp.Expression | None:
@@ -46,12 +46,16 @@ def _k_filter(select: exp.Select, policy: TablePolicy, ctx: RewriteContext) -> e
         having = exp.and_(having, exp.GTE(this=exp.Count(this=exp.Distinct(expressions=[sensitive])),
                                           expression=exp.Literal.number(l)))
     groups = (exp.select(*[exp.alias_(k, f"q{i}") for i, k in enumerate(keys)])
-              .from_(exp.to_table(policy.name).as_(K_INPUT)).group_by(*[k.copy() for k in keys])
+              .from_(_stored(policy.name, K_INPUT)).group_by(*[k.copy() for k in keys])
               .having(having))
     on = exp.and_(*[exp.NullSafeEQ(this=_transformed(policy, q, SOURCE, ctx),
                                    expression=exp.column(f"q{i}", table=K_GROUPS)) for i, q in enumerate(qis)])
-    return select.join(exp.Subquery(this=groups, alias=exp.TableAlias(this=exp.to_identifier(K_GROUPS))),
-                       on=on, join_type="inner")
+    joined = select.join(exp.Subquery(this=groups, alias=exp.TableAlias(this=exp.to_identifier(K_GROUPS))),
+                         on=on, join_type="inner")
+    # The fence (DESIGN.md section 3, principle 5): without it PostgreSQL and DuckDB
+    # push the client's WHERE below this join, evaluating it, errors included, on
+    # rows the role cannot see. Neither pushes a predicate into a subquery with OFFSET.
+    return joined.offset(0)
 
 
 def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
@@ -64,7 +68,7 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
         raise undefined_table(policy.name)  # every column hidden: nothing of it exists for the role
     if ctx.role.mode == "aggregate" and policy.privacy_unit:
         projections.append(exp.alias_(exp.column(policy.privacy_unit, table=SOURCE), PERSON))
-    select = exp.select(*projections).from_(exp.to_table(policy.name).as_(SOURCE))
+    select = exp.select(*projections).from_(_stored(policy.name, SOURCE))
     return _k_filter(select, policy, ctx)
 
 
@@ -78,26 +82,23 @@ def view_sql(policy: TablePolicy, ctx: RewriteContext) -> str:
     return sql
 
 
-def placeholder(table: str) -> str:
-    return f"{VIEW_PREFIX}{table}"
+class ViewBody(exp.Expression):
+    """A policy view in a statement's tree. Only this pass creates it, from the
+    role's policy; the parser never does, so no client text can become one.
+    It is emitted as the view's SQL built once per role and table."""
+
+    arg_types = {"table": True, "sql": True}
 
 
-def substitute_policy_views(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
-    """Each stored table becomes a placeholder that `expand_views` replaces with
-    the view's SQL when the statement is emitted."""
+def splice_policy_views(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
+    """Every stored table the statement reads (as resolve_names marked it)
+    becomes a subquery node holding its policy view, under the same alias."""
     if not ctx.role.transforms:
         return tree
     for table in list(tree.find_all(exp.Table)):
-        if names_cte(table) or not isinstance(table.this, exp.Identifier):
+        name = stored_table(table)
+        if name is None:
             continue
-        policy = ctx.role.table(table.name)
-        view_sql(policy, ctx)  # fail now, not at emit, if the view cannot be built
-        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
-        table.replace(exp.Table(this=exp.to_identifier(placeholder(policy.name)), alias=alias.copy()))
+        body = ViewBody(table=name, sql=view_sql(ctx.role.table(name), ctx))
+        table.replace(exp.Subquery(this=body, alias=table.args["alias"]))
     return tree
-
-
-def expand_views(sql: str, ctx: RewriteContext) -> str:
-    if not ctx.role.transforms or VIEW_PREFIX not in sql:
-        return sql
-    return _PLACEHOLDER.sub(lambda m: f"({view_sql(ctx.role.table(m[1]), ctx)})", sql)

@@ -27,10 +27,10 @@ def sql_of(text: str, mode: str = "masked", k: int = 3) -> str:
 
 
 VIEW = ("(SELECT CAST(NULL AS INT) AS \"id\", LEFT(__anonproxy_src.zip, 2) AS \"zip\", "
-        "__anonproxy_src.income AS \"income\" FROM people AS __anonproxy_src "
-        "INNER JOIN (SELECT LEFT(__anonproxy_kin.zip, 2) AS q0 FROM people AS __anonproxy_kin "
+        "__anonproxy_src.income AS \"income\" FROM \"people\" AS __anonproxy_src "
+        "INNER JOIN (SELECT LEFT(__anonproxy_kin.zip, 2) AS q0 FROM \"people\" AS __anonproxy_kin "
         "GROUP BY LEFT(__anonproxy_kin.zip, 2) HAVING COUNT(DISTINCT __anonproxy_kin.id) >= 3) AS __anonproxy_k "
-        "ON LEFT(__anonproxy_src.zip, 2) IS NOT DISTINCT FROM __anonproxy_k.q0)")
+        "ON LEFT(__anonproxy_src.zip, 2) IS NOT DISTINCT FROM __anonproxy_k.q0 OFFSET 0)")
 
 
 def test_masked_view_replaces_the_table_keeping_the_alias():
@@ -38,17 +38,32 @@ def test_masked_view_replaces_the_table_keeping_the_alias():
     assert sql_of("SELECT zip FROM public.people") == f"SELECT zip FROM {VIEW} AS people"
 
 
+def test_the_view_is_a_fence_no_backend_pushes_the_client_filter_below_the_k_join():
+    assert VIEW.endswith("OFFSET 0)")
+
+
 def test_public_tables_and_ctes():
     towns = ('(SELECT __anonproxy_src.zip AS "zip", __anonproxy_src.town AS "town" '
-             'FROM towns AS __anonproxy_src)')
+             'FROM "towns" AS __anonproxy_src)')
     assert sql_of("WITH people AS (SELECT * FROM towns) SELECT * FROM people") == \
-        f"WITH people AS (SELECT * FROM {towns} AS towns) SELECT * FROM people"
+        f'WITH "__anonproxy_cte_1" AS (SELECT * FROM {towns} AS towns) SELECT * FROM "__anonproxy_cte_1" AS people'
+
+
+def test_client_text_holding_view_like_names_stays_client_text():
+    # Views are tree nodes: an identifier or literal that looks like the proxy's names is
+    # only a (missing) column or a string, never a view.
+    out = sql_of("SELECT exists__anonproxy_view_people, '__anonproxy_view_people' AS x FROM people")
+    assert out == ('SELECT exists__anonproxy_view_people, '
+                   f"'__anonproxy_view_people' AS \"x\" FROM {VIEW} AS people")
+    with pytest.raises(SqlError) as info:
+        sql_of('WITH "__anonproxy_view_people" AS (SELECT 1) SELECT 1')
+    assert info.value.sqlstate == "42602"
 
 
 def test_aggregate_mode_adds_k_suppression_and_person_column():
     out = sql_of("SELECT zip, sum(income) FROM people GROUP BY zip", mode="aggregate", k=10)
     assert out.startswith('SELECT zip, SUM(income) AS "sum" FROM (SELECT CAST(NULL AS INT) AS "id"')
-    assert ', __anonproxy_src.id AS __anonproxy_pu FROM people AS __anonproxy_src INNER JOIN' in out
+    assert ', __anonproxy_src.id AS __anonproxy_pu FROM "people" AS __anonproxy_src INNER JOIN' in out
     assert out.endswith("AS people GROUP BY zip HAVING COUNT(DISTINCT people.__anonproxy_pu) >= 10")
 
 

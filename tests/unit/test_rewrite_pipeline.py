@@ -29,9 +29,10 @@ def sql_of(text: str, context: RewriteContext | None = None) -> str:
 
 
 @pytest.mark.parametrize("client,backend", [
-    ("SELECT count(*) FROM customers", 'SELECT COUNT(*) AS "count" FROM customers'),
+    ("SELECT count(*) FROM customers", 'SELECT COUNT(*) AS "count" FROM "customers" AS customers'),
     ("select customer_id, 1, 'x', sum(customer_id) from public.customers group by 1",
-     'SELECT customer_id, 1 AS "?column?", \'x\' AS "?column?", SUM(customer_id) AS "sum" FROM customers GROUP BY 1'),
+     'SELECT customer_id, 1 AS "?column?", \'x\' AS "?column?", SUM(customer_id) AS "sum" '
+     'FROM "customers" AS customers GROUP BY 1'),
     ('SELECT c.full_name FROM demo.public."customers" AS c', 'SELECT c.full_name FROM "customers" AS c'),
     ("SELECT version()", "SELECT 'PostgreSQL 16.4 (anonproxy) on x86_64-pc-linux-gnu, compiled by anonproxy, 64-bit' AS \"version\""),
     ("SELECT pg_catalog.version()", "SELECT 'PostgreSQL 16.4 (anonproxy) on x86_64-pc-linux-gnu, compiled by anonproxy, 64-bit' AS \"version\""),
@@ -39,9 +40,10 @@ def sql_of(text: str, context: RewriteContext | None = None) -> str:
      'SELECT \'public\' AS "current_schema", \'demo\' AS "current_database", \'alice\' AS "current_user"'),
     ("SELECT user, session_user", 'SELECT \'alice\' AS "user", \'alice\' AS "session_user"'),
     ("select current_setting('application_name')", 'SELECT \'tests\' AS "current_setting"'),
-    ("SELECT 1 UNION ALL SELECT 2", 'SELECT 1 AS "?column?" UNION ALL SELECT 2'),
+    ("SELECT 1 UNION ALL SELECT 2", 'SELECT 1 AS "?column?" UNION ALL SELECT 2 AS "?column?"'),
     ("WITH x AS (SELECT cell_id FROM cell_towers) SELECT * FROM x",
-     "WITH x AS (SELECT cell_id FROM cell_towers) SELECT * FROM x"),
+     'WITH "__anonproxy_cte_1" AS (SELECT cell_id FROM "cell_towers" AS cell_towers) '
+     'SELECT * FROM "__anonproxy_cte_1" AS x'),
     ("SELECT CAST(1 AS int)", 'SELECT CAST(1 AS INT) AS "int"'),
 ])
 def test_golden_sql(client, backend):
@@ -86,7 +88,8 @@ def test_guard_refusals(text, code, message):
 def test_cte_named_like_a_forbidden_table_is_only_the_cte():
     out = sql_of("WITH customers AS (SELECT city FROM cell_towers) SELECT city FROM customers",
                  ctx(tables=["cell_towers"]))
-    assert out == "WITH customers AS (SELECT city FROM cell_towers) SELECT city FROM customers"
+    assert out == ('WITH "__anonproxy_cte_1" AS (SELECT city FROM "cell_towers" AS cell_towers) '
+                   'SELECT city FROM "__anonproxy_cte_1" AS customers')
 
 
 def test_parameter_types_are_inferred_from_context():
