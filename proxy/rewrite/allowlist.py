@@ -23,7 +23,7 @@ STRUCTURE: frozenset[type[exp.Expression]] = frozenset({
     exp.Alias, exp.Column, exp.Identifier, exp.Star, exp.Literal, exp.Null, exp.Boolean,
     exp.Paren, exp.Parameter, exp.Placeholder, exp.DataType, exp.DataTypeParam, exp.Var,
     exp.Interval, exp.Window, exp.WindowSpec, exp.Filter, exp.WithinGroup, exp.Lateral,
-    exp.Bracket, exp.Slice, exp.Case, exp.Between, exp.In, exp.Like, exp.ILike,
+    exp.Bracket, exp.Slice, exp.Case, exp.If, exp.Between, exp.In, exp.Like, exp.ILike,
     exp.Is, exp.Not, exp.And, exp.Or, exp.Neg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv,
     exp.Mod, exp.Pow, exp.DPipe, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
     exp.NullSafeEQ, exp.NullSafeNEQ, exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor,

@@ -64,13 +64,13 @@ def test_aggregate_mode_adds_k_suppression_and_person_column():
     out = sql_of("SELECT zip, sum(income) FROM people GROUP BY zip", mode="aggregate", k=10)
     assert out.startswith('SELECT zip, SUM(income) AS "sum" FROM (SELECT CAST(NULL AS INT) AS "id"')
     assert ', __anonproxy_src.id AS __anonproxy_pu FROM "people" AS __anonproxy_src INNER JOIN' in out
-    assert out.endswith("AS people GROUP BY zip HAVING COUNT(DISTINCT people.__anonproxy_pu) >= 10")
+    assert out.endswith("AS people GROUP BY zip HAVING COUNT(DISTINCT \"people\".__anonproxy_pu) >= 10")
 
 
 def test_aggregate_mode_carries_persons_out_of_row_level_subqueries():
     out = sql_of("SELECT count(*) FROM (SELECT zip FROM people WHERE income > 5) s", mode="aggregate", k=10)
-    assert "SELECT zip, people.__anonproxy_pu AS __anonproxy_pu_0 FROM" in out
-    assert out.endswith("AS s HAVING COUNT(DISTINCT s.__anonproxy_pu_0) >= 10")
+    assert "SELECT zip, \"people\".__anonproxy_pu AS __anonproxy_pu_0 FROM" in out
+    assert out.endswith("AS s HAVING COUNT(DISTINCT \"s\".__anonproxy_pu_0) >= 10")
 
 
 @pytest.mark.parametrize("text,code", [
