@@ -457,6 +457,8 @@ def reads_private(tree: exp.Expression, ctx: RewriteContext) -> bool:
 def enforce_aggregate_mode(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
     if ctx.role.mode != "aggregate" or not reads_private(tree, ctx):
         return tree
+    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
+        raise refuse("WITH RECURSIVE is not supported in aggregate mode over private tables", code="0A000")
     mode = AggregateMode(ctx)
     mode.relation(tree)
     for query in list(tree.find_all(exp.Select)):  # every query, wherever it sits

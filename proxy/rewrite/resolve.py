@@ -57,10 +57,25 @@ def _bind_ctes(with_: exp.With, env: Env, ctx: RewriteContext, counter: Iterator
         # WITH RECURSIVE: every CTE of the list, itself included; otherwise only earlier ones.
         visible.update(zip(names, generated) if recursive else zip(names[:i], generated[:i]))
         _visit(cte.this, visible, ctx, counter)
+        if recursive:
+            _check_recursive_form(cte.this, names[i], generated[i])
         alias: exp.TableAlias = cte.args["alias"]
         alias.set("this", exp.to_identifier(generated[i], quoted=True))
         ctx.note("names", f"CTE {names[i]} -> {generated[i]}" + (" (recursive WITH)" if recursive else ""))
     return {**env, **dict(zip(names, generated))}
+
+
+def _refers_to(body: exp.Expression, generated: str) -> bool:
+    return any(t.name == generated and isinstance(t.this, exp.Identifier) for t in body.find_all(exp.Table))
+
+
+def _check_recursive_form(body: exp.Expression, name: str, generated: str) -> None:
+    """PostgreSQL's rule: a self-referencing CTE is `non-recursive UNION [ALL] recursive`."""
+    if not _refers_to(body, generated):
+        return
+    if not isinstance(body, exp.Union) or _refers_to(body.left, generated):
+        raise SqlError("42P19", f'recursive query "{name}" does not have the form '
+                                "non-recursive-term UNION [ALL] recursive-term")
 
 
 def _resolve_function_source(table: exp.Table) -> None:

@@ -32,8 +32,15 @@ def test_a_non_recursive_cte_does_not_see_itself():
 
 
 def test_a_recursive_cte_sees_itself_so_its_body_never_reads_the_stored_table():
-    got = resolve("WITH RECURSIVE customers AS (SELECT * FROM customers) SELECT * FROM customers")
+    got = resolve("WITH RECURSIVE customers AS (SELECT 1 AS id UNION ALL SELECT id + 1 FROM customers "
+                  "WHERE id < 3) SELECT * FROM customers")
     assert got == sorted([("customers", f"{CTE_PREFIX}1"), ("customers", f"{CTE_PREFIX}1")])
+
+
+def test_a_self_reference_outside_the_recursive_term_is_refused_as_postgresql_does():
+    with pytest.raises(SqlError) as info:
+        resolve("WITH RECURSIVE customers AS (SELECT * FROM customers) SELECT * FROM customers")
+    assert info.value.sqlstate == "42P19"
 
 
 def test_with_recursive_makes_later_ctes_visible_to_earlier_ones():
@@ -81,6 +88,7 @@ def test_every_emitted_relation_name_is_quoted_and_ours():
     role = Role("r", "raw", frozenset(["cell_towers"]))
     ctx = RewriteContext(role=role, user="u", database="demo", tables=TABLES, dialect="duckdb",
                          setting=lambda n: "")
-    [q] = plan("WITH RECURSIVE cell_towers AS (SELECT * FROM cell_towers) SELECT * FROM cell_towers", ctx)
-    assert q.sql == (f'WITH RECURSIVE "{CTE_PREFIX}1" AS (SELECT * FROM "{CTE_PREFIX}1" AS cell_towers) '
-                     f'SELECT * FROM "{CTE_PREFIX}1" AS cell_towers')
+    [q] = plan("WITH RECURSIVE cell_towers AS (SELECT 1 AS cell_id UNION SELECT cell_id FROM cell_towers) "
+               "SELECT * FROM cell_towers", ctx)
+    assert q.sql == (f'WITH RECURSIVE "{CTE_PREFIX}1" AS (SELECT 1 AS "cell_id" UNION SELECT cell_id FROM '
+                     f'"{CTE_PREFIX}1" AS cell_towers) SELECT * FROM "{CTE_PREFIX}1" AS cell_towers')
