@@ -100,5 +100,15 @@ def test_explain_shows_decisions_and_never_the_key(tmp_path, demo_db):
     assert "'<secret>'" in out.stdout
     for secret in (*pads(key), key.hex()):
         assert secret not in out.stdout.lower()
+    traced = anonproxy("explain", "--config", str(config), "--user", "reporter",
+                       "WITH customers AS (SELECT * FROM customers) SELECT city, count(*) FROM customers c "
+                       "GROUP BY city; SELECT typeof(city) FROM customers")
+    assert traced.returncode == 0, traced.stderr
+    assert "names: customers -> stored table customers" in traced.stdout  # the CTE body reads the table
+    assert "names: CTE customers -> __anonproxy_cte_1" in traced.stdout
+    assert "names: c -> CTE __anonproxy_cte_1" in traced.stdout
+    assert "allow-list: every node allowed for mode aggregate; functions: count" in traced.stdout
+    assert 'aggregate mode: groups of fewer than 10 people suppressed: "c".__anonproxy_pu_0' in traced.stdout
+    assert "refused: 42883 function typeof is not allowed" in traced.stdout
     unknown = anonproxy("explain", "--config", str(config), "--user", "nobody", "SELECT 1")
     assert unknown.returncode == 2 and "no user 'nobody'" in unknown.stderr
