@@ -27,6 +27,13 @@ _SPECIAL = {exp.Case: "case", exp.Array: "array", exp.Exists: "exists", exp.Extr
             exp.Nullif: "nullif", exp.Tuple: "row"}
 
 
+# PostgreSQL's grammar turns these spellings into its internal type names, which name the column.
+_TYPE_NAMES = {"int": "int4", "integer": "int4", "bigint": "int8", "smallint": "int2", "real": "float4",
+               "double precision": "float8", "float": "float8", "boolean": "bool", "decimal": "numeric",
+               "character varying": "varchar", "char": "bpchar", "character": "bpchar",
+               "timestamptz": "timestamptz", "time": "time"}
+
+
 def _function_name(node: exp.Func) -> str:
     """The name PostgreSQL shows for a call: how the postgres dialect writes it."""
     if isinstance(node, exp.Anonymous):
@@ -68,7 +75,8 @@ def output_name(node: exp.Expression) -> str:
         inner = _strong_name(node.this)
         if inner is not None:
             return inner
-        return node.to.sql(dialect="postgres").lower().split("(")[0]
+        written = node.to.sql(dialect="postgres").lower().split("(")[0]
+        return _TYPE_NAMES.get(written, written)
     strong = _strong_name(node)
     if strong is not None:
         return strong
