@@ -63,6 +63,8 @@ class AggregateMode:
     def __init__(self, ctx: RewriteContext) -> None:
         self.ctx = ctx
         self.memo: dict[int, Relation] = {}
+        self.carried = 0  # person columns added so far: names unique in the statement, as a star may
+                          # bring an inner level's person column up beside this level's own
 
     # --- relations ------------------------------------------------------------
 
@@ -350,7 +352,8 @@ class AggregateMode:
         columns = self._outputs(select, scope, released=False)
         if position == "semijoin":
             return Relation(PRIVATE, columns, persons=[])
-        names = [f"{PERSON}_{i}" for i in range(len(persons))]
+        names = [f"{PERSON}_{self.carried + i}" for i in range(len(persons))]
+        self.carried += len(persons)
         for person, name in zip(persons, names):
             select.append("expressions", exp.alias_(person, name))
         return Relation(PRIVATE, columns, persons=names)

@@ -109,6 +109,8 @@ K = "COUNT(DISTINCT \"{}\".__anonproxy_pu) >= 10"
      [K.format("customers") + " OFFSET 0"]),
     ("SELECT count(*) FROM (SELECT city FROM customers WHERE annual_income BETWEEN 1000 AND 90000) s",
      ['"customers".__anonproxy_pu AS __anonproxy_pu_0', 'COUNT(DISTINCT "s".__anonproxy_pu_0) >= 10']),
+    ("SELECT count(*) FROM (SELECT * FROM (SELECT city FROM customers) AS i) AS o",
+     ['"i".__anonproxy_pu_0 AS __anonproxy_pu_1', 'COUNT(DISTINCT "o".__anonproxy_pu_1) >= 10']),
     ("SELECT count(*) FROM customers WHERE customer_id IN (SELECT customer_id FROM calls WHERE duration_s > 600)",
      [K.format("customers")]),
     ("SELECT count(*) FROM customers WHERE annual_income > (SELECT avg(annual_income) FROM customers)",
