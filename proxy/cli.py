@@ -117,10 +117,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _report(args.config, exc)
         return 2
+    from proxy.errors import SqlError
+    from proxy.rewrite.parse import recursion_error
     from proxy.server import Server
     server = Server(config, backend)
+    settings = Settings(user.name, {}, config.roles[user.role].statement_timeout_ms)
     try:
-        print(explain(args.sql, server.rewrite_context(user, Settings(user.name, {}), 0)))
+        try:
+            print(explain(args.sql, server.rewrite_context(user, settings, 0)))
+        except RecursionError:
+            raise recursion_error() from None
+    except SqlError as exc:  # the whole message refused: too long, nested too deep, unterminated
+        print(f"anonproxy: refused: {exc.sqlstate} {exc.message}" + (f" ({exc.detail})" if exc.detail else ""),
+              file=sys.stderr)
+        return 1
     finally:
         server.executor.shutdown()
         backend.close()

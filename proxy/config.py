@@ -16,10 +16,16 @@ import yaml
 from proxy.policy.model import ALL_TABLES, IMPLEMENTED_MODES, MODES, Role, TablePolicy
 from proxy.policy.rules import parse_rule
 from proxy.policy.tokens import TokenKeyError, load_key
+from proxy.rewrite.parse import DEFAULT_LIMITS, StatementLimits
+from proxy.units import format_duration_ms, parse_duration_ms, parse_size
+from proxy.watchdog import default_duckdb_memory_limit, default_max_memory, system_memory
 from proxy.wire.scram import Verifier
 
 DEFAULT_LISTEN = ("127.0.0.1", 6432)
 BACKENDS = ("duckdb", "postgres")
+DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
+MAX_NESTING_DEPTH = 500  # planned at parse.RECURSION_LIMIT by every pass (measured); 1000 is not
+DEFAULT_TEMP_SIZE = 10 << 30
 
 
 class ConfigError(Exception):
@@ -39,6 +45,12 @@ class BackendConfig:
     kind: str
     path: Path  # duckdb: the database file
     dsn: str = field(default="", repr=False)  # postgres: may hold a password, never printed
+    # duckdb only: its buffer manager's limit and worker threads (0: defaults
+    # applied by load_config), and where it may spill (None: it may not).
+    memory_limit: int = 0
+    threads: int = 0
+    temp_directory: Path | None = None
+    max_temp_directory_size: int = DEFAULT_TEMP_SIZE
 
     @property
     def describe(self) -> str:
@@ -48,6 +60,12 @@ class BackendConfig:
         from psycopg.conninfo import conninfo_to_dict
         info = conninfo_to_dict(self.dsn)
         return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    statement: StatementLimits = DEFAULT_LIMITS
+    max_memory: int = 0  # bytes of resident memory for the whole process; 0: no guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +85,7 @@ class Config:
     users: dict[str, User]
     roles: dict[str, Role]
     token_key: bytes | None = None  # the tokenization key; never printed or logged
+    limits: Limits = Limits()
 
     def __repr__(self) -> str:  # keep the key out of tracebacks and debug output
         return f"Config(host={self.host!r}, port={self.port}, database={self.database!r}, roles={list(self.roles)})"
@@ -160,7 +179,7 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
     roles: dict[str, Role] = {}
     for name, body in c.mapping(doc, "roles", tuple(doc or ())).items():
         path = f"roles.{name}"
-        body = c.mapping(body, path, ("mode", "k", "tables"))
+        body = c.mapping(body, path, ("mode", "k", "tables", "statement_timeout"))
         mode = body.get("mode")
         if mode not in MODES:
             c.fail(f"{path}.mode", f"unknown mode {mode!r}; {_suggest(str(mode), list(MODES))}")
@@ -174,8 +193,26 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
         tables = _check_role_tables(c, f"{path}.tables", str(mode), body.get("tables", []))
         if tables and any(t.quasi_identifiers for t in tables.values()) and k < 2:
             c.fail(f"{path}.k", "quasi_identifiers are declared, so k must be at least 2")
-        roles[name] = Role(name, str(mode), tables, k)
+        timeout = _check_timeout(c, f"{path}.statement_timeout", body.get("statement_timeout"),
+                                 full_access=mode == "raw" and tables is None)
+        roles[name] = Role(name, str(mode), tables, k, timeout)
     return roles
+
+
+def _check_timeout(c: _Checker, path: str, value: Any, *, full_access: bool) -> int:
+    """Milliseconds. 0 (no timeout) only for full-access raw roles: for every other
+    role a statement's duration is bounded work and must not become an oracle."""
+    if value is None:
+        return DEFAULT_STATEMENT_TIMEOUT_MS
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        c.fail(path, f"expected a duration such as 60s, 500ms or 2min, got {value!r}: {exc}")
+        return DEFAULT_STATEMENT_TIMEOUT_MS
+    if ms == 0 and not full_access:
+        c.fail(path, "0 (no timeout) is allowed only for raw roles reading every table (tables: \"*\"); "
+               f"give a duration, e.g. {format_duration_ms(DEFAULT_STATEMENT_TIMEOUT_MS)}")
+    return ms
 
 
 def _needs_key(roles: dict[str, Role]) -> bool:
@@ -238,20 +275,76 @@ def _postgres_dsn(c: _Checker, body: dict[str, Any]) -> str:
     return make_conninfo(**info)
 
 
-def _check_backend(c: _Checker, doc: Any) -> BackendConfig:
-    body = c.mapping(doc, "backend", ("type", "path", "dsn", "password_env"))
+_DUCKDB_ONLY = ("memory_limit", "threads", "temp_directory", "max_temp_directory_size")
+
+
+def _size(c: _Checker, path: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        c.fail(path, f"expected a size such as 512MB or 4GB, got {value!r}: {exc}")
+        return default
+
+
+def _check_duckdb_resources(c: _Checker, body: dict[str, Any], ram: int) -> dict[str, Any]:
+    memory_limit = _size(c, "backend.memory_limit", body.get("memory_limit"), default_duckdb_memory_limit(ram))
+    if memory_limit < 16 << 20:
+        c.fail("backend.memory_limit", f"expected at least 16MB, got {body.get('memory_limit')!r}")
+    threads = body.get("threads", len(os.sched_getaffinity(0)))
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 1024:
+        c.fail("backend.threads", f"expected a whole number of threads from 1 to 1024, got {threads!r}")
+        threads = 1
+    temp = None
+    if body.get("temp_directory") is not None:
+        temp = Path(str(body["temp_directory"]))
+        temp = temp if temp.is_absolute() else c.base / temp
+        if not temp.is_dir() or not os.access(temp, os.W_OK):
+            c.fail("backend.temp_directory", f"'{body['temp_directory']}' is not a writable directory (looked at {temp})")
+    temp_size = _size(c, "backend.max_temp_directory_size", body.get("max_temp_directory_size"), DEFAULT_TEMP_SIZE)
+    return {"memory_limit": memory_limit, "threads": threads, "temp_directory": temp,
+            "max_temp_directory_size": temp_size}
+
+
+def _check_backend(c: _Checker, doc: Any, ram: int) -> BackendConfig:
+    body = c.mapping(doc, "backend", ("type", "path", "dsn", "password_env") + _DUCKDB_ONLY)
     kind = body.get("type", "duckdb")
     if kind not in BACKENDS:
         c.fail("backend.type", f"unknown backend {kind!r}; {_suggest(str(kind), list(BACKENDS))}")
     if kind == "postgres":
+        for key in _DUCKDB_ONLY:
+            if key in body:
+                c.fail(f"backend.{key}", "applies to the duckdb backend only; PostgreSQL's own settings "
+                       "(work_mem, max_parallel_workers_per_gather) bound its statements")
         if "dsn" not in body:
             c.fail("backend.dsn", "missing: the PostgreSQL connection string (user, host, port, dbname)")
             return BackendConfig("postgres", Path())
         return BackendConfig("postgres", Path(), _postgres_dsn(c, body))
+    resources = _check_duckdb_resources(c, body, ram)
     if "path" not in body:
         c.fail("backend.path", "missing: the DuckDB database file to serve")
-        return BackendConfig(str(kind), Path())
-    return BackendConfig(str(kind), c.file(body["path"], "backend.path"))
+        return BackendConfig(str(kind), Path(), **resources)
+    return BackendConfig(str(kind), c.file(body["path"], "backend.path"), **resources)
+
+
+def _check_limits(c: _Checker, doc: Any, backend: BackendConfig, ram: int) -> Limits:
+    body = c.mapping(doc or {}, "limits", ("max_statement_length", "max_nesting_depth", "max_memory"))
+    length = _size(c, "limits.max_statement_length", body.get("max_statement_length"), DEFAULT_LIMITS.max_length)
+    if not 1024 <= length <= 1 << 30:
+        c.fail("limits.max_statement_length", f"expected from 1kB to 1GB, got {body.get('max_statement_length')!r}")
+    depth = body.get("max_nesting_depth", DEFAULT_LIMITS.max_depth)
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 10 <= depth <= MAX_NESTING_DEPTH:
+        c.fail("limits.max_nesting_depth", f"expected a whole number from 10 to {MAX_NESTING_DEPTH}, got {depth!r}")
+        depth = DEFAULT_LIMITS.max_depth
+    max_memory = _size(c, "limits.max_memory", body.get("max_memory"),
+                       default_max_memory(ram, backend.memory_limit))
+    if max_memory and backend.kind == "duckdb" and max_memory <= backend.memory_limit:
+        c.fail("limits.max_memory", f"{max_memory >> 20}MB leaves no room above backend.memory_limit "
+               f"({backend.memory_limit >> 20}MB); raise it, lower backend.memory_limit, or use 0 to turn the guard off")
+    elif max_memory and max_memory < 256 << 20:
+        c.fail("limits.max_memory", f"expected at least 256MB (or 0: no guard), got {body.get('max_memory')!r}")
+    return Limits(StatementLimits(length, depth), max_memory)
 
 
 def load_config(path: str | Path) -> Config:
@@ -263,7 +356,8 @@ def load_config(path: str | Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
     c = _Checker(path.resolve().parent)
-    top = c.mapping(doc, "(top)", ("listen", "database", "tls", "backend", "tokenization", "users", "roles"))
+    top = c.mapping(doc, "(top)", ("listen", "database", "tls", "backend", "limits", "tokenization", "users",
+                                   "roles"))
     host, port = DEFAULT_LISTEN
     if "listen" in top:
         try:
@@ -274,7 +368,9 @@ def load_config(path: str | Path) -> Config:
     if "tls" in top:
         body = c.mapping(top["tls"], "tls", ("cert", "key"))
         tls = TLSConfig(c.file(body.get("cert", ""), "tls.cert"), c.file(body.get("key", ""), "tls.key"))
-    backend = _check_backend(c, top.get("backend"))
+    ram = system_memory()
+    backend = _check_backend(c, top.get("backend"), ram)
+    limits = _check_limits(c, top.get("limits"), backend, ram)
     roles = _check_roles(c, top.get("roles") or {})
     users = _check_users(c, top.get("users") or {}, roles)
     token_key = _check_tokenization(c, top.get("tokenization"), roles)
@@ -283,4 +379,4 @@ def load_config(path: str | Path) -> Config:
         c.fail("database", f"expected a database name, got {database!r}")
     if c.problems:
         raise ConfigError(c.problems)
-    return Config(host, port, str(database), tls, backend, users, roles, token_key)
+    return Config(host, port, str(database), tls, backend, users, roles, token_key, limits)

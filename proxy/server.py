@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from proxy.backends.base import Backend, BackendError
@@ -14,9 +15,12 @@ from proxy.backends.postgres import PostgresBackend
 from proxy.config import Config, ConfigError, User
 from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.parse import set_limits
 from proxy.rewrite.pipeline import PlanCache
+from proxy.running import Registry
 from proxy.session import Session
 from proxy.settings import Settings
+from proxy.watchdog import MemoryWatchdog
 
 log = logging.getLogger("anonproxy.server")
 
@@ -29,7 +33,9 @@ def open_backend(config: Config) -> Backend:
         except BackendError as exc:
             raise ConfigError([f"backend: {exc}"]) from None
     else:
-        backend = DuckDBBackend(config.backend.path)
+        b = config.backend
+        backend = DuckDBBackend(b.path, memory_limit=b.memory_limit, threads=b.threads,
+                                temp_directory=b.temp_directory, max_temp_directory_size=b.max_temp_directory_size)
     problems = check_roles(config.roles, backend.table_columns())
     if problems:
         backend.close()
@@ -45,12 +51,29 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+WORKERS = 32  # backend calls and planning in flight at once
+
+
+def _start_all_threads(executor: ThreadPoolExecutor, n: int) -> None:
+    """Start the pool's threads now: while the memory guard caps the address
+    space, a new thread (8 MB of stack) could not start."""
+    barrier = threading.Barrier(n + 1)
+    for _ in range(n):
+        executor.submit(barrier.wait)
+    barrier.wait()
+
+
 class Server:
     def __init__(self, config: Config, backend: Backend) -> None:
         self.config = config
         self.backend = backend
         self.plans = PlanCache()
-        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="backend")
+        self.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="backend")
+        _start_all_threads(self.executor, WORKERS)
+        set_limits(config.limits.statement)
+        self.running = Registry()  # every statement in flight, for the memory guard
+        self.watchdog = (MemoryWatchdog(config.limits.max_memory, self.running)
+                         if config.limits.max_memory else None)
         self.ssl_context = _ssl_context(config)
         self.secret = os.urandom(32)  # seeds fake SCRAM salts for unknown users
         self.sessions: dict[int, Session] = {}
@@ -67,6 +90,8 @@ class Server:
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
+        if self.watchdog is not None:
+            self.watchdog.start()
         return self._server
 
     @property
@@ -104,6 +129,8 @@ class Server:
         if self._tasks:  # let each session finish its own clean-up
             await asyncio.wait(self._tasks, timeout=5)
         self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self.backend.close()
 
 

@@ -7,15 +7,18 @@ runs; this module only drives the conversation and keeps its state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.errors import SqlError
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.parse import recursion_error
 from proxy.rewrite.pipeline import BackendQuery, DeclareCursor, Planned
+from proxy.running import MEMORY, TIMEOUT, USER, Interruptible, Running, Stopped, stop_error
 from proxy.session_commands import LocalCommand
 from proxy.settings import REPORTED, Settings
 from proxy.wire import messages as m
@@ -26,7 +29,22 @@ if TYPE_CHECKING:
     from proxy.server import Server
 
 log = logging.getLogger("anonproxy.session")
-BATCH_ROWS = 2000
+BATCH_ROWS = 2000  # rows sent to the client between waits for it to drain
+# Rows with variable-length values are fetched from the backend in steps that
+# start at one row and grow while the rows are small, and a batch ends at
+# BATCH_BYTES: a result of 300 MB values is held one value at a time, not 2000
+# (the memory guard and the timeout act between fetches, and PostgreSQL does not
+# cancel a FETCH while it is sending it).
+BATCH_BYTES = 4 << 20
+
+
+def first_step(columns: Sequence[ResultColumn]) -> int:
+    return BATCH_ROWS if all(c.type_size > 0 for c in columns) else 1
+
+
+def next_step(rows: int, size: int) -> int:
+    """The next fetch's row count, after `rows` rows encoded to `size` bytes."""
+    return max(1, min(BATCH_ROWS, rows * 8, rows * BATCH_BYTES // max(size, 1)))
 
 
 class ConnectionClosed(Exception):
@@ -135,7 +153,8 @@ class Session:
         self.sql_cursors: dict[str, SqlCursor] = {}
         self.cursor: Cursor | None = None
         self._cursor_lent = False  # the session cursor is serving a statement or portal
-        self.running: Cursor | None = None  # what a CancelRequest interrupts
+        self._renew_cursor = False  # replace the session cursor once released (after a memory stop)
+        self.running: Running | None = None  # the statement a cancel, the timeout or the memory guard stops
         self._out: list[bytes] = []
         self._tls = False
 
@@ -201,10 +220,10 @@ class Session:
         except (ConnectionError, RuntimeError):
             pass
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = USER) -> None:
         running = self.running
         if running is not None:
-            running.cancel()
+            running.stop(reason)
 
     def terminate(self) -> None:
         """Server shutdown: stop the running statement, tell the client why, hang up."""
@@ -256,8 +275,8 @@ class Session:
             raise Fatal("3D000", f'database "{database}" does not exist')
         startup = {k: v for k, v in params.items() if k not in ("user", "database", "options")}
         startup.update(_options_settings(params.get("options", "")))
-        self.settings = Settings(self.user, startup)
         user = self.server.config.users[self.user]
+        self.settings = Settings(self.user, startup, self.server.config.roles[user.role].statement_timeout_ms)
         self.ctx = self.server.rewrite_context(user, self.settings, self.process_id)
         self.cursor = await self.blocking(self.server.backend.cursor)
         for name, value in self.settings.reported():
@@ -337,7 +356,7 @@ class Session:
         if isinstance(exc, BackendError):
             # The backend ran the rewritten statement: scrub anything secret it quoted.
             message = self.ctx.backend_error_text(exc.sqlstate, str(exc)) if self.ctx else str(exc)
-            exc = SqlError(exc.sqlstate, message)
+            exc = SqlError(exc.sqlstate, message, detail=exc.detail, hint=exc.hint)
         self.send(m.error_response(m.Notice("ERROR", exc.sqlstate, exc.message, exc.detail,
                                             exc.hint, exc.position)))
         if self.tx.status == "T":
@@ -351,9 +370,63 @@ class Session:
             for name in list(self.portals):
                 self._close_portal_cursor(self.portals.pop(name))
 
-    def plan(self, sql: str, declared: tuple[int, ...] = ()) -> list[Planned]:
+    # --- bounded work: every statement in flight can be stopped -------------
+
+    @contextlib.asynccontextmanager
+    async def guard(self, cancel: Callable[[], None], started: float | None = None) -> AsyncIterator[Running]:
+        """One statement in flight (planning, or a backend statement and its rows):
+        stopped by the client's cancel, by statement_timeout counted from `started`
+        (loop time; default now) and by the memory guard. Whatever it raises once
+        stopped, the client learns why it was stopped, as PostgreSQL reports it."""
+        assert self.settings is not None
+        running = self.server.running.running(cancel)
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.statement_timeout_ms()
+        timer = (loop.call_at((loop.time() if started is None else started) + timeout / 1000,
+                              running.stop, TIMEOUT) if timeout else None)
+        self.running = running
+        try:
+            yield running
+        except (BackendError, SqlError, Stopped):
+            if running.reason is not None:
+                raise running.error() from None
+            raise
+        except MemoryError:  # the memory guard's address-space cap, met in our own code
+            running.stop(MEMORY)
+            raise stop_error(MEMORY) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.server.running.discard(running)
+            self.running = None
+            if running.reason == MEMORY:
+                # A backend connection keeps buffers as large as the largest row it
+                # received (libpq's input buffer): start afresh.
+                self._renew_cursor = True
+            waited = 0
+            while running.cancelling and waited < 2000:  # a late cancel must not hit the cursor's next statement
+                await asyncio.sleep(0.005)
+                waited += 5
+        if running.reason is not None:  # e.g. DuckDB ends an interrupted fetch with no rows, not an error
+            raise running.error()
+
+    def check_running(self) -> None:
+        """Between batches: a stopped statement sends no more rows."""
+        running = self.running
+        if running is not None and running.reason is not None:
+            raise running.error()
+
+    async def plan(self, sql: str, declared: tuple[int, ...] = ()) -> list[Planned]:
+        """Plan in a worker thread, under the timeout and the memory guard:
+        planning is pure Python, and a long statement takes seconds (a 1 MB IN
+        list about 20), which would stall every session on the event loop."""
         assert self.ctx is not None
-        return self.server.plans.plan(sql, self.ctx, declared)
+        planner = Interruptible()
+        async with self.guard(planner.interrupt):
+            try:
+                return await self.blocking(planner.run, self.server.plans.plan, sql, self.ctx, declared)
+            except RecursionError:
+                raise recursion_error() from None
 
     def _check_not_failed(self, planned: Planned) -> None:
         if self.tx.status == "E" and not (isinstance(planned, LocalCommand)
@@ -363,9 +436,10 @@ class Session:
     # --- simple query -------------------------------------------------------
 
     async def simple_query(self, sql: str) -> None:
+        started = asyncio.get_running_loop().time()  # the first statement's time includes planning
         try:
-            planned = self.plan(sql)
-        except SqlError as exc:
+            planned = await self.plan(sql)
+        except (SqlError, BackendError) as exc:
             planned = []
             self.send_error(exc)
         else:
@@ -374,41 +448,40 @@ class Session:
             for item in planned:
                 try:
                     self._check_not_failed(item)
-                    await self.run_planned(item, [], (), describe=True)
+                    await self.run_planned(item, [], (), describe=True, started=started)
                 except (SqlError, BackendError) as exc:
                     self.send_error(exc)
                     break
+                started = None
         self.send(m.ready_for_query(self.tx.status))
         await self.flush()
 
     async def run_planned(self, item: Planned, params: list[Any], formats: tuple[int, ...],
-                          *, describe: bool) -> None:
+                          *, describe: bool, started: float | None = None) -> None:
         if isinstance(item, DeclareCursor):
-            await self.declare(item, params)
+            await self.declare(item, params, started)
         elif isinstance(item, LocalCommand) and item.action in CURSOR_ACTIONS:
             await self.cursor_command(item, formats, describe=describe)
         elif isinstance(item, LocalCommand):
             self.run_local(item, describe=describe)
         else:
-            await self.run_backend(item, params, formats, describe=describe)
+            await self.run_backend(item, params, formats, describe=describe, started=started)
 
     # --- SQL cursors (DECLARE / FETCH / MOVE / CLOSE) -----------------------
 
-    async def declare(self, item: DeclareCursor, params: list[Any]) -> None:
+    async def declare(self, item: DeclareCursor, params: list[Any], started: float | None = None) -> None:
         if item.name in self.sql_cursors:
             raise SqlError("42P03", f'cursor "{item.name}" already exists')
         if not item.hold and self.tx.status == "I":
             raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
         cursor = await self.blocking(self.server.backend.cursor)
-        self.running = cursor
         declared = (1,) if item.binary else ()
         try:
-            columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
+            async with self.guard(cursor.cancel, started):
+                columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
         except BackendError:
             self.server.executor.submit(cursor.close)
             raise
-        finally:
-            self.running = None
         self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold,
                                                 _formats_for(declared, len(columns)))
         self.send(m.command_complete("DECLARE CURSOR"))
@@ -430,19 +503,22 @@ class Session:
             return
         sc = self._sql_cursor(cmd.name)
         limit = 0 if cmd.value == "ALL" else int(cmd.value or 1)
-        self.running = sc.cursor
         try:
-            if cmd.action == "move":
-                count = await self._skip(sc.cursor, limit)
-            else:
-                fmts = _formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
-                if describe:
-                    self.send(_row_description(sc.columns, fmts))
-                count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts, limit=limit,
-                                                                      sent=sc.sent)
-                count = limit if count < 0 else count
-        finally:
-            self.running = None
+            async with self.guard(sc.cursor.cancel):
+                if cmd.action == "move":
+                    count = await self._skip(sc.cursor, limit)
+                else:
+                    fmts = _formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
+                    if describe:
+                        self.send(_row_description(sc.columns, fmts))
+                    count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts,
+                                                                          limit=limit, sent=sc.sent)
+                    count = limit if count < 0 else count
+        except BackendError:
+            # As in PostgreSQL, a cursor whose FETCH failed is gone: its backend result is.
+            self.server.executor.submit(sc.cursor.close)
+            self.sql_cursors.pop(cmd.name or "", None)
+            raise
         self.send(m.command_complete(f"{cmd.tag} {count}"))
 
     async def _skip(self, cursor: Cursor, limit: int) -> int:
@@ -450,6 +526,7 @@ class Session:
         while not limit or skipped < limit:
             want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - skipped)
             n = len(await self.blocking(cursor.fetch, want))
+            self.check_running()
             skipped += n
             if n < want:
                 break
@@ -461,32 +538,38 @@ class Session:
                 self.server.executor.submit(sc.cursor.close)
                 del self.sql_cursors[name]
 
+    async def session_cursor(self) -> Cursor:
+        if self.cursor is None:
+            self.cursor = await self.blocking(self.server.backend.cursor)
+        return self.cursor
+
     async def acquire_cursor(self) -> Cursor:
         """The session's cursor, or a fresh one while a suspended portal holds it."""
         if not self._cursor_lent:
+            cursor = await self.session_cursor()
             self._cursor_lent = True
-            assert self.cursor is not None
-            return self.cursor
+            return cursor
         return await self.blocking(self.server.backend.cursor)
 
     def release_cursor(self, cursor: Cursor) -> None:
-        if cursor is self.cursor:
+        if cursor is self.cursor and not self._renew_cursor:
             self._cursor_lent = False
-        else:
-            self.server.executor.submit(cursor.close)
+            return
+        if cursor is self.cursor:
+            self.cursor, self._cursor_lent, self._renew_cursor = None, False, False
+        self.server.executor.submit(cursor.close)
 
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
-                          *, describe: bool) -> None:
+                          *, describe: bool, started: float | None = None) -> None:
         cursor = await self.acquire_cursor()
-        self.running = cursor
         try:
-            columns = await self.blocking(cursor.execute, query.sql, params, formats)
-            fmts = _formats_for(formats, len(columns))
-            if describe:
-                self.send(_row_description(columns, fmts))
-            count = await self._stream(cursor, columns, fmts, limit=0)
+            async with self.guard(cursor.cancel, started):
+                columns = await self.blocking(cursor.execute, query.sql, params, formats)
+                fmts = _formats_for(formats, len(columns))
+                if describe:
+                    self.send(_row_description(columns, fmts))
+                count = await self._stream(cursor, columns, fmts, limit=0)
         finally:
-            self.running = None
             self.release_cursor(cursor)
         self.send(m.command_complete(f"SELECT {count}"))
 
@@ -495,18 +578,37 @@ class Session:
         """Send rows in batches, waiting for the client to drain each one; returns
         the row count, or -1 when `limit` rows were sent and more may follow."""
         encoders = column_encoders(columns, formats, sent)
-        sent = 0
+        sent, step = 0, first_step(columns)
         while True:
             want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - sent)
             if want == 0:
                 return -1
-            blob, n = await self.blocking(_fetch_encoded, cursor, want, encoders)
+            blob, n, step, done = await self.blocking(_fetch_batch, cursor, want, step, encoders, self.running)
+            self.check_running()
             if blob:
                 self.send(blob)
-                await self.flush()
+                await self._flush_rows()
             sent += n
-            if n < want:
+            if done:
                 return sent
+
+    async def _flush_rows(self) -> None:
+        """Send a batch. Waiting for a slow client counts against the statement's
+        time, as in PostgreSQL, so the wait ends when the statement is stopped."""
+        self.writer.write(b"".join(self._out))
+        self._out.clear()
+        transport = self.writer.transport
+        running = self.running
+        if running is None or transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+            await self.writer.drain()  # the client keeps up: no wait
+            return
+        drained = asyncio.ensure_future(self.writer.drain())
+        while not drained.done():  # the stop comes from other threads: poll for it
+            await asyncio.wait([drained], timeout=0.05)
+            if running.reason is not None and not drained.done():
+                drained.cancel()
+                raise running.error()
+        drained.result()
 
     # --- local commands -----------------------------------------------------
 
@@ -598,7 +700,7 @@ class Session:
     async def _parse(self, msg: m.Parse) -> None:
         if msg.name and msg.name in self.prepared:
             raise SqlError("42P05", f'prepared statement "{msg.name}" already exists')
-        planned = self.plan(msg.sql, msg.param_oids)
+        planned = await self.plan(msg.sql, msg.param_oids)
         if len(planned) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         plan = planned[0] if planned else None
@@ -652,9 +754,10 @@ class Session:
         if not isinstance(stmt.plan, BackendQuery):
             return self._local_columns(stmt.plan)  # a FETCH's columns follow its cursor: not cached
         if stmt.columns is None:
-            assert self.cursor is not None
+            cursor = await self.session_cursor()
             params = [None] * len(stmt.param_oids)
-            stmt.columns = await self.blocking(self.cursor.describe, stmt.plan.sql, params)
+            async with self.guard(cursor.cancel):
+                stmt.columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
         return stmt.columns
 
     def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
@@ -681,12 +784,9 @@ class Session:
             self._check_not_failed(plan)
             cursor = await self.acquire_cursor()
             portal.cursor = cursor
-            self.running = cursor
-            try:
+            async with self.guard(cursor.cancel):
                 portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params,
                                                      portal.result_formats)
-            finally:
-                self.running = None
         return portal.columns
 
     async def _execute(self, msg: m.Execute) -> None:
@@ -706,18 +806,16 @@ class Session:
         if portal.done:
             self.send(m.command_complete("SELECT 0"))
             return
-        columns = await self._portal_columns(portal)
-        assert portal.cursor is not None
-        self.running = portal.cursor
         try:
-            count = await self._stream(portal.cursor, columns,
-                                       _formats_for(portal.result_formats, len(columns)),
-                                       limit=max(msg.max_rows, 0))
+            columns = await self._portal_columns(portal)
+            assert portal.cursor is not None
+            async with self.guard(portal.cursor.cancel):
+                count = await self._stream(portal.cursor, columns,
+                                           _formats_for(portal.result_formats, len(columns)),
+                                           limit=max(msg.max_rows, 0))
         except BackendError:
             self._close_portal_cursor(portal)
             raise
-        finally:
-            self.running = None
         if count < 0:
             portal.sent += msg.max_rows
             self.send(m.portal_suspended())
@@ -732,9 +830,26 @@ class Session:
             self.release_cursor(cursor)
 
 
-def _fetch_encoded(cursor: Cursor, n: int, encoders: list[Any]) -> tuple[bytes, int]:
-    rows = cursor.fetch(n)
-    return m.data_rows(rows, encoders), len(rows)
+def _fetch_batch(cursor: Cursor, limit: int, step: int, encoders: list[Any],
+                 running: Running | None) -> tuple[bytes, int, int, bool]:
+    """Up to `limit` rows as DataRows, fetched `step` rows at a time (growing
+    while rows are small) in one trip to the worker thread, ending early at
+    BATCH_BYTES or when the statement is stopped. Returns the bytes, the row
+    count, the next step, and whether the result is exhausted."""
+    parts: list[bytes] = []
+    n = size = 0
+    while n < limit:
+        want = min(step, limit - n)
+        rows = cursor.fetch(want)
+        blob = m.data_rows(rows, encoders)
+        parts.append(blob)
+        n, size = n + len(rows), size + len(blob)
+        if len(rows) < want:
+            return b"".join(parts), n, step, True
+        step = next_step(len(rows), len(blob))
+        if size >= BATCH_BYTES or (running is not None and running.reason is not None):
+            break
+    return b"".join(parts), n, step, False
 
 
 def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:

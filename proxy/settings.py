@@ -7,6 +7,7 @@ lasts until the transaction ends, as in PostgreSQL.
 from __future__ import annotations
 
 from proxy.errors import SqlError
+from proxy.units import format_duration_ms, parse_duration_ms
 
 SERVER_VERSION = "16.4"
 
@@ -84,10 +85,28 @@ def _validate(name: str, value: str) -> str:
     return value
 
 
+def _statement_timeout(value: str, cap_ms: int) -> str:
+    """A new statement_timeout, normalized as SHOW prints it; never above the role's cap."""
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        raise SqlError("22023", f'invalid value for parameter "statement_timeout": "{value}"',
+                       hint=str(exc)) from None
+    if cap_ms and (ms == 0 or ms > cap_ms):
+        cap = format_duration_ms(cap_ms)
+        raise SqlError("42501", f'permission denied to set parameter "statement_timeout" to "{value}"',
+                       detail=f"This role's statements may run for at most {cap}.",
+                       hint=f"Use a value from 1ms to {cap}; the proxy's roles.<role>.statement_timeout sets the cap.")
+    return format_duration_ms(ms)
+
+
 class Settings:
-    def __init__(self, user: str, startup: dict[str, str]) -> None:
+    def __init__(self, user: str, startup: dict[str, str], statement_timeout_ms: int = 0) -> None:
+        """`statement_timeout_ms` is the role's cap and the session's default (0: none)."""
+        self._timeout_cap = statement_timeout_ms
         self._session: dict[str, str] = {name: d for name, (d, _) in DEFAULTS.items()}
         self._session["session_authorization"] = user
+        self._session["statement_timeout"] = format_duration_ms(statement_timeout_ms)
         self._defaults = dict(self._session)  # what RESET returns to
         self._local: dict[str, str] = {}
         self._saved: dict[str, str] | None = None
@@ -95,7 +114,7 @@ class Settings:
             try:
                 name = canonical_name(key)
                 if name not in READ_ONLY:
-                    self._defaults[name] = self._session[name] = _validate(name, value)
+                    self._defaults[name] = self._session[name] = self._validate(name, value)
             except SqlError:
                 pass  # PostgreSQL would refuse the login; being lenient keeps drivers working
 
@@ -112,13 +131,22 @@ class Settings:
         name = canonical_name(name)
         if name in READ_ONLY:
             raise SqlError("55P02", f'parameter "{name}" cannot be changed')
-        new = self._defaults.get(name, "") if value is None else _validate(name, value)
+        new = self._defaults.get(name, "") if value is None else self._validate(name, value)
         if local:
             self._local[name] = new
         else:
             self._session[name] = new
             self._local.pop(name, None)
         return name
+
+    def _validate(self, name: str, value: str) -> str:
+        if name == "statement_timeout":
+            return _statement_timeout(value, self._timeout_cap)
+        return _validate(name, value)
+
+    def statement_timeout_ms(self) -> int:
+        """The timeout the next statement runs under (0: none)."""
+        return parse_duration_ms(self.get("statement_timeout"))
 
     def reset_all(self) -> None:
         self._session = dict(self._defaults)

@@ -10,11 +10,15 @@ from typing import Any, Protocol, Sequence
 
 
 class BackendError(Exception):
-    """A statement failed in the backend; `sqlstate` is PostgreSQL's code for it."""
+    """A statement failed in the backend; `sqlstate` is PostgreSQL's code for it.
+    `detail` and `hint` are the proxy's own words, never the backend's."""
 
-    def __init__(self, message: str, sqlstate: str = "XX000") -> None:
+    def __init__(self, message: str, sqlstate: str = "XX000", *, detail: str | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
 
 
 class QueryCanceled(BackendError):

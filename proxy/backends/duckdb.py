@@ -93,6 +93,16 @@ def translate_error(exc: duckdb.Error) -> BackendError:
     """
     if isinstance(exc, duckdb.InterruptException):
         return QueryCanceled()
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        # DuckDB's text names its settings and the allocation; the client gets PostgreSQL's words.
+        return BackendError("out of memory", "53200",
+                            detail="The statement needed more working memory than the backend may use "
+                                   "(backend.memory_limit).",
+                            hint="Aggregate or filter more in the statement, or return fewer rows at once.")
+    if isinstance(exc, duckdb.IOException):
+        # With external access off and the file read-only, only spilling writes; its text names the path.
+        return BackendError("could not write to temporary file", "53100",
+                            detail="The statement spilled to backend.temp_directory, which is full or not writable.")
     first = str(exc).split("\n", 1)[0]
     text = first.split(": ", 1)[1] if ": " in first else first
     if m := _MISSING_TABLE.search(text):
@@ -172,14 +182,31 @@ class DuckDBCursor:
 class DuckDBBackend:
     name = "duckdb"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, memory_limit: int = 0, threads: int = 0,
+                 temp_directory: Path | None = None, max_temp_directory_size: int = 0) -> None:
         # External access off: no file readers, ATTACH, INSTALL or LOAD; the
         # configuration is then locked so no statement can turn it back on.
-        self._db = duckdb.connect(str(path), read_only=True, config={
+        # Resources are set here too: with external access off, temp_directory
+        # can no longer be changed after connecting. Without a temp directory
+        # DuckDB would spill next to the database file; with '' it may not
+        # spill at all, and a statement over memory_limit fails with 53200.
+        config: dict[str, Any] = {
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-        })
+            "temp_directory": str(temp_directory) if temp_directory else "",
+            # jemalloc hands freed pages back in the background; without it a
+            # stopped statement's gigabytes stayed resident (measured), and the
+            # memory guard would see the process as full long after.
+            "allocator_background_threads": True,
+        }
+        if memory_limit:
+            config["memory_limit"] = f"{memory_limit}B"  # bytes: DuckDB's GB means 10^9, ours 2^30
+        if threads:
+            config["threads"] = threads
+        if temp_directory and max_temp_directory_size:
+            config["max_temp_directory_size"] = f"{max_temp_directory_size}B"
+        self._db = duckdb.connect(str(path), read_only=True, config=config)
         self._db.execute("SET GLOBAL TimeZone = 'UTC'")  # timestamptz text as the proxy reports it
         self._db.execute("SET lock_configuration = true")
         self._columns = self._read_columns()

@@ -111,6 +111,9 @@ class PostgresCursor:
         except psycopg.Error as exc:
             self._end()
             raise translate_error(exc) from None
+        except MemoryError:
+            self._cur = None  # let go of the batch it could not hold; the next statement rolls back
+            raise
         if any(self._convert):
             rows = [tuple(c(v) if c and v is not None else v for c, v in zip(self._convert, row)) for row in rows]
         if len(rows) < n:
@@ -118,7 +121,7 @@ class PostgresCursor:
         return rows
 
     def cancel(self) -> None:
-        self._conn.cancel_safe()
+        self._conn.cancel_safe(timeout=5)
 
     def close(self) -> None:
         try:

@@ -51,6 +51,7 @@ class Role:
     mode: str
     tables: Mapping[str, TablePolicy] | None  # lower-case names; None = every backend table, raw
     k: int = 1
+    statement_timeout_ms: int = 60_000  # the cap on SET statement_timeout; 0 = none (full-access raw roles only)
 
     def may_read(self, table: str) -> bool:
         return self.tables is None or table.lower() in self.tables

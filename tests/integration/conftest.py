@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -76,8 +77,26 @@ def demo_roles() -> str:
     return text[text.index("\nroles:"):]
 
 
-def write_config(directory: Path, db: Path | str, extra: str = "", key: bytes | None = None) -> Path:
-    """A config serving the demo roles; `db` is a DuckDB file or a postgresql:// DSN."""
+def with_role_settings(roles: str, settings: dict[str, dict[str, str]]) -> str:
+    """The demo roles text with extra keys (e.g. statement_timeout) added to named roles;
+    every existing line is kept as it is."""
+    for role, keys in settings.items():
+        head = f"\n  {role}:\n"
+        assert head in roles, f"no role {role} in the demo policy"
+        start = roles.index(head) + len(head)
+        following = re.search(r"\n  \S", roles[start:])
+        block = roles[start:start + following.start()] if following else roles[start:]
+        for key in keys:  # YAML would silently keep the demo's own value
+            assert f"\n    {key}:" not in "\n" + block, f"the demo's {role} already sets {key}"
+        lines = "".join(f"    {k}: {v}\n" for k, v in keys.items())
+        roles = roles.replace(head, head + lines, 1)
+    return roles
+
+
+def write_config(directory: Path, db: Path | str, extra: str = "", key: bytes | None = None,
+                 role_settings: dict[str, dict[str, str]] | None = None) -> Path:
+    """A config serving the demo roles; `db` is a DuckDB file or a postgresql:// DSN;
+    `role_settings` adds keys to demo roles, `extra` appends top-level YAML."""
     users = "\n".join(f'  {u}: {{role: {u}, password: "{make_verifier(p)}"}}' for u, p in PASSWORDS.items())
     backend = (f'{{type: postgres, dsn: "{db}"}}' if str(db).startswith("postgresql://")
                else f'{{type: duckdb, path: "{db}"}}')
@@ -90,7 +109,7 @@ backend: {backend}
 tokenization: {{key_file: "{key_file}"}}
 users:
 {users}
-{demo_roles()}
+{with_role_settings(demo_roles(), role_settings or {})}
 {extra}""")
     return config
 
