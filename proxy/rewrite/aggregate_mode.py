@@ -102,6 +102,10 @@ class AggregateMode:
         elif isinstance(item, exp.Subquery):
             relation = self.relation(item.this)
         elif isinstance(item, (exp.Table, exp.Values, exp.Unnest)):
+            if any(True for _ in item.find_all(exp.Column)):  # implicitly LATERAL: rows per person
+                raise refuse("a set-returning function over columns of another FROM item is not allowed in "
+                             "aggregate mode: how many rows it returns could depend on one person",
+                             "Use constant arguments, e.g. generate_series(1, 12).", "0A000")
             return Source(name, function_relation(item))
         else:
             raise refuse(f"{item.key.upper()} in FROM is not supported in aggregate mode", code="0A000")

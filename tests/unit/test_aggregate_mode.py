@@ -76,6 +76,10 @@ def sql_of(text: str) -> str:
     ("SELECT count(*) FROM customers c, LATERAL (SELECT 1) x", "0A000"),
     ("SELECT count(*) FROM (SELECT city FROM customers ORDER BY annual_income LIMIT 10) t", "0A000"),
     ("SELECT annual_income FROM customers", "42501"),
+    (f"SELECT count(*) FROM customers c, generate_series(1, CASE WHEN c.{ONE} THEN 1000 ELSE 1 END) AS g(i)",
+     "0A000"),
+    (f"SELECT count(*) FROM customers c, unnest(CASE WHEN c.{ONE} THEN ARRAY[1, 2] ELSE ARRAY[1] END) AS u(i)",
+     "0A000"),
     ("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
      "SELECT count(*) FROM customers, r", "0A000"),
     ("WITH RECURSIVE customers AS (SELECT * FROM customers) SELECT count(*) FROM customers", "42P19"),
