@@ -16,87 +16,12 @@ import pytest
 
 from proxy.policy.tokens import pads, reference_token
 from tests.integration.conftest import start_proxy, stop_proxy, write_config
-
-TEST_KEY = b"test-key-0123456789abcdef0123456789abcdef"  # the key write_config uses by default
-EMAIL = re.compile(r"[\w.+-]+@[\w.-]+")
-PHONE = re.compile(r"\+1-\d{3}-555-01\d{2}")
-NAME = re.compile(r"[A-Z][a-z]+ [A-Z][A-Za-z]+")
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class Oracle:
-    def __init__(self, db_path):
-        con = duckdb.connect(str(db_path), read_only=True)
-        rows = con.execute("SELECT full_name, email, phone, birth_date, zip, annual_income FROM customers").fetchall()
-        con.close()
-        self.names = {r[0] for r in rows}
-        self.emails = {r[1] for r in rows}
-        self.phones = {r[2] for r in rows}
-        # Generalized values that coincide with raw ones are not leaks: Jan 1 births, incomes on a 10k edge.
-        self.birth_dates = {r[3] for r in rows if (r[3].month, r[3].day) != (1, 1)}
-        self.zips = {r[4] for r in rows}
-        self.incomes = {r[5] for r in rows if r[5] % 10000}
-
-    def leaks(self, value, column: str | None = None) -> list[str]:
-        found = []
-        if isinstance(value, (list, tuple)):
-            return [leak for v in value for leak in self.leaks(v, column)]
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime) and value in self.birth_dates:
-            found.append(f"birth date {value}")
-        # Incomes are stored as integers. Call ids, cell ids and durations are numbers of the
-        # same size (incomes are multiples of 100 from 9,000 up), and an average of binned
-        # incomes can land on one: equal values there are chance, not leaks.
-        if isinstance(value, int) and not isinstance(value, bool) and value in self.incomes \
-                and column not in BENIGN_NUMBERS:
-            found.append(f"income {value}")
-        text = str(value)
-        if isinstance(value, str) and text in self.zips:  # zips are text; a 5-digit call id is not one
-            found.append(f"zip {text}")
-        found += [f"email {e}" for e in EMAIL.findall(text) if e in self.emails]
-        found += [f"phone {p}" for p in PHONE.findall(text) if p in self.phones]
-        found += [f"name {n}" for n in NAME.findall(text) if n in self.names]
-        for d in DATE.findall(text):
-            try:
-                if dt.date.fromisoformat(d) in self.birth_dates:
-                    found.append(f"birth date {d}")
-            except ValueError:
-                pass
-        return found
-
-
-    def scan(self, dsn: str, sql: str) -> tuple[str | None, list[str]]:
-        """Run `sql` and return (the error or None, every protected value found in the answer)."""
-        names, rows, error = run_described(dsn, sql)
-        if error is not None:
-            return error, self.leaks(error)
-        return None, [leak for row in rows for name, v in zip(names, row) for leak in self.leaks(v, name)]
-
-
-BENIGN_NUMBERS = frozenset({"call_id", "cell_id", "duration_s", "customer_id"})
+from tests.oracle import BENIGN_NUMBERS, DATE, EMAIL, NAME, PHONE, TEST_KEY, Oracle, run, run_described  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def oracle(demo_db) -> Oracle:
     return Oracle(demo_db)
-
-
-def run_described(dsn: str, sql: str) -> tuple[list[str], list[tuple] | None, str | None]:
-    """(column names, rows of the last statement, None) or ([], None, the error with hint and detail)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        try:
-            cur = conn.execute(sql, prepare=False)
-            names = [d.name for d in cur.description or ()]
-            return names, (cur.fetchall() if cur.description else []), None
-        except psycopg.Error as exc:
-            diag = exc.diag
-            return [], None, " | ".join(filter(None, [diag.sqlstate, diag.message_primary, diag.message_detail,
-                                                      diag.message_hint]))
-
-
-def run(dsn: str, sql: str) -> tuple[list[tuple] | None, str | None]:
-    """(rows of the last statement, None) or (None, the error text with its hint and detail)."""
-    _, rows, error = run_described(dsn, sql)
-    return rows, error
 
 
 # (statement, expected): "rows" must run, "error" must be refused; every answer is scanned.
