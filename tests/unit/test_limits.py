@@ -306,28 +306,6 @@ def test_recursion_beyond_the_parser_is_54001_not_an_internal_error():
 
 # --- stopping planning ---------------------------------------------------------------
 
-def test_planning_is_stopped_in_its_thread_and_the_thread_is_clean_afterwards():
-    registry = Registry()
-    planner = Interruptible()
-    running = registry.running(planner.interrupt)
-    sql = "SELECT count(*) FROM people WHERE id IN (" + ",".join(["1"] * 200_000) + ")"  # seconds to parse
-
-    def parse() -> None:
-        parse_statement(split_statements(sql, StatementLimits(max_length=1 << 20))[0])
-
-    with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(planner.run, parse)
-        time.sleep(0.3)
-        assert not future.done()
-        started = time.monotonic()
-        running.stop("timeout")
-        with pytest.raises(Stopped):
-            future.result(timeout=10)
-        assert time.monotonic() - started < 2
-        assert running.error().sqlstate == "57014"
-        assert pool.submit(sum, range(10)).result() == 45  # no stray exception left in the pooled thread
-
-
 def test_a_stop_racing_the_end_of_planning_never_leaks_into_the_next_task():
     with ThreadPoolExecutor(2) as pool:
         for i in range(300):
