@@ -6,6 +6,7 @@ Expression -> Expression, named for what it guarantees) -> emit.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -112,18 +113,21 @@ class PlanCache:
 
     def __init__(self, size: int = 2048) -> None:
         self._size = size
+        self._lock = threading.Lock()  # sessions plan in worker threads
         self._plans: OrderedDict[tuple[str, tuple[int, ...], str], list[Planned]] = OrderedDict()
 
     def plan(self, sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[Planned]:
         key = (ctx.user, declared, sql)
-        hit = self._plans.get(key)
-        if hit is not None:
-            self._plans.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._plans.get(key)
+            if hit is not None:
+                self._plans.move_to_end(key)
+                return hit
         planned = plan(sql, ctx, declared)
         queries = [p.query if isinstance(p, DeclareCursor) else p for p in planned]
         if all(not isinstance(q, BackendQuery) or q.cacheable for q in queries):
-            self._plans[key] = planned
-            if len(self._plans) > self._size:
-                self._plans.popitem(last=False)
+            with self._lock:
+                self._plans[key] = planned
+                if len(self._plans) > self._size:
+                    self._plans.popitem(last=False)
         return planned

@@ -306,6 +306,28 @@ def test_recursion_beyond_the_parser_is_54001_not_an_internal_error():
 
 # --- stopping planning ---------------------------------------------------------------
 
+def test_pure_python_work_that_never_ends_by_itself_is_stopped_in_its_thread():
+    """No timing premise: the work only ends when stopped (planning is pure Python too)."""
+    registry = Registry()
+    planner = Interruptible()
+    running = registry.running(planner.interrupt)
+    entered = threading.Event()
+
+    def forever() -> None:
+        entered.set()
+        while True:
+            pass
+
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(planner.run, forever)
+        assert entered.wait(10)
+        running.stop("timeout")
+        with pytest.raises(Stopped):
+            future.result(timeout=10)
+        assert running.error().sqlstate == "57014"
+        assert pool.submit(sum, range(10)).result() == 45  # no stray exception left in the pooled thread
+
+
 def test_a_stop_racing_the_end_of_planning_never_leaks_into_the_next_task():
     with ThreadPoolExecutor(2) as pool:
         for i in range(300):
