@@ -23,6 +23,10 @@ def _check_table(path: str, table: TablePolicy, columns: dict[str, int]) -> list
         problems.append(f"{where}: table '{table.name}' has no column '{name}'{_near(name, columns)}")
         return False
 
+    for name in columns:
+        if name.lower().startswith("__anonproxy"):  # the proxy's own names inside policy views
+            problems.append(f"{path}: column '{name}' of table '{table.name}' uses the prefix '__anonproxy', "
+                            "reserved for the proxy's own names; rename it in the backend")
     if table.privacy_unit:
         column_exists(f"{path}.privacy_unit", table.privacy_unit)
     for qi in table.quasi_identifiers:

@@ -17,6 +17,8 @@ from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.resolve import stored_table
 
 SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
+# Columns the k-filter adds beside the stored ones (schema_check refuses stored names like these).
+K_KEY, K_UNITS, K_VALUES = "__anonproxy_q", "__anonproxy_units", "__anonproxy_values"
 PERSON = "__anonproxy_pu"  # the raw privacy unit, in aggregate-mode views only, counted for k
 
 
@@ -32,30 +34,54 @@ def _transformed(policy: TablePolicy, column: str, alias: str, ctx: RewriteConte
     return column_expression(policy.rule(column), c, ctx.token_key, ctx.dialect)
 
 
-def _k_filter(select: exp.Select, policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
+def _distinct_counts(inner: exp.Select, counted: list[tuple[exp.Expression, str]], keys: list[exp.Expression],
+                     dialect: str) -> exp.Select:
+    """`inner` plus, per (expression, name), the number of distinct non-null values
+    of the expression in the row's quasi-identifier group, as a window over the
+    group: no join, so NULL keys group together as GROUP BY would, and PostgreSQL
+    needs no nested loop (IS NOT DISTINCT FROM cannot be hashed)."""
+    def window(func: exp.Expression, order: exp.Expression | None = None) -> exp.Window:
+        spec = exp.Order(expressions=[exp.Ordered(this=order, nulls_first=False)]) if order is not None else None
+        return exp.Window(this=func, partition_by=[k.copy() for k in keys], order=spec)
+
+    level = exp.select(exp.Star()).from_(inner.subquery("__anonproxy_q"))
+    if dialect != "postgres":  # DuckDB counts DISTINCT in a window directly
+        return level.select(*[exp.alias_(window(exp.Count(this=exp.Distinct(expressions=[e]))), name)
+                              for e, name in counted])
+    # PostgreSQL has no DISTINCT in window aggregates: dense_rank with NULLs last
+    # numbers the distinct non-null values 1..d, and their largest rank is d.
+    ranked = level.select(*[exp.alias_(window(exp.Anonymous(this="dense_rank"), e.copy()), f"{name}_rank")
+                            for e, name in counted])
+    top = []
+    for e, name in counted:
+        rank_if_counted = exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=e.copy(), expression=exp.Null())),
+                                               true=exp.column(f"{name}_rank"))])
+        top.append(exp.alias_(window(exp.Max(this=rank_if_counted)), name))
+    return exp.select(exp.Star()).from_(ranked.subquery("__anonproxy_r")).select(*top)
+
+
+def _k_filter(policy: TablePolicy, ctx: RewriteContext) -> exp.Expression:
+    """The stored table, or, where quasi-identifiers are declared, only its rows
+    whose transformed combination is shared by k privacy units (and l sensitive
+    values), with every raw column still in place for the view's projections."""
     qis = [q for q in policy.quasi_identifiers if policy.rule(q).rule != "hide"]
     if not qis or ctx.role.k < 2:
-        return select
-    keys = [_transformed(policy, q, K_INPUT, ctx) for q in qis]
-    unit = exp.column(policy.privacy_unit, table=K_INPUT)
-    having: exp.Expression = exp.GTE(this=exp.Count(this=exp.Distinct(expressions=[unit])),
-                                     expression=exp.Literal.number(ctx.role.k))
+        return _stored(policy.name, SOURCE)
+    keys = [exp.column(f"{K_KEY}{i}") for i in range(len(qis))]
+    inner = exp.select(exp.Star()).from_(_stored(policy.name, K_INPUT)).select(
+        *[exp.alias_(_transformed(policy, q, K_INPUT, ctx), f"{K_KEY}{i}") for i, q in enumerate(qis)])
+    counted = [(exp.column(policy.privacy_unit), K_UNITS)]
+    condition: exp.Expression = exp.GTE(this=exp.column(K_UNITS), expression=exp.Literal.number(ctx.role.k))
     if policy.l_diversity:
         column, l = policy.l_diversity
-        sensitive = exp.column(column, table=K_INPUT)
-        having = exp.and_(having, exp.GTE(this=exp.Count(this=exp.Distinct(expressions=[sensitive])),
-                                          expression=exp.Literal.number(l)))
-    groups = (exp.select(*[exp.alias_(k, f"q{i}") for i, k in enumerate(keys)])
-              .from_(_stored(policy.name, K_INPUT)).group_by(*[k.copy() for k in keys])
-              .having(having))
-    on = exp.and_(*[exp.NullSafeEQ(this=_transformed(policy, q, SOURCE, ctx),
-                                   expression=exp.column(f"q{i}", table=K_GROUPS)) for i, q in enumerate(qis)])
-    joined = select.join(exp.Subquery(this=groups, alias=exp.TableAlias(this=exp.to_identifier(K_GROUPS))),
-                         on=on, join_type="inner")
+        counted.append((exp.column(column), K_VALUES))
+        condition = exp.and_(condition, exp.GTE(this=exp.column(K_VALUES), expression=exp.Literal.number(l)))
+    kept = (exp.select(exp.Star()).from_(_distinct_counts(inner, counted, keys, ctx.dialect).subquery(K_GROUPS))
+            .where(condition))
     # The fence (DESIGN.md section 3, principle 5): without it PostgreSQL and DuckDB
-    # push the client's WHERE below this join, evaluating it, errors included, on
+    # push the client's WHERE below this filter, evaluating it, errors included, on
     # rows the role cannot see. Neither pushes a predicate into a subquery with OFFSET.
-    return joined.offset(0)
+    return kept.offset(0).subquery(SOURCE)
 
 
 def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
@@ -68,8 +94,7 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
         raise undefined_table(policy.name)  # every column hidden: nothing of it exists for the role
     if ctx.role.mode == "aggregate" and policy.privacy_unit:
         projections.append(exp.alias_(exp.column(policy.privacy_unit, table=SOURCE), PERSON))
-    select = exp.select(*projections).from_(_stored(policy.name, SOURCE))
-    return _k_filter(select, policy, ctx)
+    return exp.select(*projections).from_(_k_filter(policy, ctx))
 
 
 def view_sql(policy: TablePolicy, ctx: RewriteContext) -> str:

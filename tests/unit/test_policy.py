@@ -125,3 +125,11 @@ def test_schema_check_names_tables_columns_and_types():
         "roles.r.tables.customers.columns.customer_id: generalize prefix applies to text columns, but 'customer_id' is number",
         "roles.r.tables.custmers: no table 'custmers' in the backend; did you mean 'customers'?",
     ]
+
+
+def test_schema_check_refuses_stored_columns_named_like_the_proxys_own():
+    # the k-filter adds __anonproxy_* columns beside the stored ones inside a policy view
+    schema = {"people": {"id": pg.INT4, "__anonproxy_units": pg.INT4}}
+    roles = {"r": Role("r", "masked", {"people": TablePolicy("people", "id")}, 5)}
+    [problem] = check_roles(roles, schema)
+    assert problem.startswith("roles.r.tables.people: column '__anonproxy_units' of table 'people' uses the prefix")

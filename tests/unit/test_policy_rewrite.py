@@ -1,5 +1,7 @@
 """Golden SQL for the policy passes: views for masked roles, k-suppression for
 aggregate roles. Tables, rules and key are tiny so the SQL reads whole."""
+import dataclasses
+
 import pytest
 
 from proxy.errors import SqlError
@@ -27,10 +29,10 @@ def sql_of(text: str, mode: str = "masked", k: int = 3) -> str:
 
 
 VIEW = ("(SELECT CAST(NULL AS INT) AS \"id\", LEFT(__anonproxy_src.zip, 2) AS \"zip\", "
-        "__anonproxy_src.income AS \"income\" FROM \"people\" AS __anonproxy_src "
-        "INNER JOIN (SELECT LEFT(__anonproxy_kin.zip, 2) AS q0 FROM \"people\" AS __anonproxy_kin "
-        "GROUP BY LEFT(__anonproxy_kin.zip, 2) HAVING COUNT(DISTINCT __anonproxy_kin.id) >= 3) AS __anonproxy_k "
-        "ON LEFT(__anonproxy_src.zip, 2) IS NOT DISTINCT FROM __anonproxy_k.q0 OFFSET 0)")
+        "__anonproxy_src.income AS \"income\" FROM (SELECT * FROM (SELECT *, COUNT(DISTINCT id) OVER "
+        "(PARTITION BY __anonproxy_q0) AS __anonproxy_units FROM (SELECT *, LEFT(__anonproxy_kin.zip, 2) AS "
+        "__anonproxy_q0 FROM \"people\" AS __anonproxy_kin) AS __anonproxy_q) AS __anonproxy_k "
+        "WHERE __anonproxy_units >= 3 OFFSET 0) AS __anonproxy_src)")
 
 
 def test_masked_view_replaces_the_table_keeping_the_alias():
@@ -38,8 +40,18 @@ def test_masked_view_replaces_the_table_keeping_the_alias():
     assert sql_of("SELECT zip FROM public.people") == f"SELECT zip FROM {VIEW} AS people"
 
 
-def test_the_view_is_a_fence_no_backend_pushes_the_client_filter_below_the_k_join():
-    assert VIEW.endswith("OFFSET 0)")
+def test_the_view_is_a_fence_no_backend_pushes_the_client_filter_below_the_k_filter():
+    assert VIEW.endswith("WHERE __anonproxy_units >= 3 OFFSET 0) AS __anonproxy_src)")
+
+
+def test_postgres_counts_distinct_people_per_group_with_dense_rank():
+    # PostgreSQL has no DISTINCT in window aggregates (and cannot hash a join on IS NOT
+    # DISTINCT FROM): the largest dense_rank of the non-null units is their number.
+    [q] = plan("SELECT zip FROM people", dataclasses.replace(ctx("masked", 3), dialect="postgres"))
+    assert ("MAX(CASE WHEN NOT id IS NULL THEN __anonproxy_units_rank END) OVER (PARTITION BY __anonproxy_q0) "
+            "AS __anonproxy_units FROM (SELECT *, DENSE_RANK() OVER (PARTITION BY __anonproxy_q0 ORDER BY id) "
+            "AS __anonproxy_units_rank FROM") in q.sql
+    assert "WHERE __anonproxy_units >= 3 OFFSET 0) AS __anonproxy_src" in q.sql
 
 
 def test_public_tables_and_ctes():
@@ -63,7 +75,7 @@ def test_client_text_holding_view_like_names_stays_client_text():
 def test_aggregate_mode_adds_k_suppression_and_person_column():
     out = sql_of("SELECT zip, sum(income) FROM people GROUP BY zip", mode="aggregate", k=10)
     assert out.startswith('SELECT zip, SUM(income) AS "sum" FROM (SELECT CAST(NULL AS INT) AS "id"')
-    assert ', __anonproxy_src.id AS __anonproxy_pu FROM "people" AS __anonproxy_src INNER JOIN' in out
+    assert ', __anonproxy_src.id AS __anonproxy_pu FROM (SELECT * FROM (SELECT *, COUNT(DISTINCT id) OVER' in out
     assert out.endswith("AS people GROUP BY zip HAVING COUNT(DISTINCT \"people\".__anonproxy_pu) >= 10")
 
 
