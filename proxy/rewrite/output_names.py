@@ -45,8 +45,21 @@ def _function_name(node: exp.Func) -> str:
     return match[1].lower() if match else UNNAMED
 
 
+def _written_name(node: exp.Expression) -> str | None:
+    """A call's name as the client wrote it (parse keeps it): quoted as is, else folded."""
+    written = node.meta.get("written_name")
+    if not written or isinstance(node, exp.Cast):
+        return None
+    if written.startswith('"') and written.endswith('"') and len(written) > 1:
+        return written[1:-1].replace('""', '"')
+    return written.lower()
+
+
 def _strong_name(node: exp.Expression) -> str | None:
     """The name when PostgreSQL derives it from the expression itself (not a type)."""
+    written = _written_name(node)
+    if written is not None:
+        return written
     if isinstance(node, exp.Column):
         return None if isinstance(node.this, exp.Star) else folded(node.this)
     if isinstance(node, exp.Paren):
@@ -55,13 +68,17 @@ def _strong_name(node: exp.Expression) -> str | None:
         return _strong_name(node.this)
     if isinstance(node, exp.Bracket):
         return _strong_name(node.this)
-    if isinstance(node, exp.Dot):
-        return folded(node.expression) if isinstance(node.expression, exp.Identifier) else None
+    if isinstance(node, exp.Dot):  # schema.function(...) is named after the function
+        if isinstance(node.expression, exp.Identifier):
+            return folded(node.expression)
+        return _strong_name(node.expression)
     if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and node.this.expressions:
         return output_name(node.this.expressions[0])
     for kind, name in _SPECIAL.items():
         if isinstance(node, kind):
             return name if kind not in (exp.Case, exp.Array, exp.Tuple) else None
+    if isinstance(node, exp.Trim):  # PostgreSQL's grammar turns trim(...) into these calls
+        return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(str(node.args.get("position") or "").upper(), "btrim")
     if isinstance(node, exp.Func) and not isinstance(node, (exp.Cast,)):
         name = _function_name(node)
         return None if name == UNNAMED else name
@@ -83,8 +100,8 @@ def output_name(node: exp.Expression) -> str:
     for kind, name in _SPECIAL.items():  # the weak names: CASE, ARRAY[...], ROW(...)
         if isinstance(node, kind):
             return name
-    if isinstance(node, exp.Boolean):
-        return "bool"
+    if isinstance(node, exp.Interval):  # interval '1 day' is a cast to interval
+        return "interval"
     return UNNAMED
 
 

@@ -158,7 +158,20 @@ def parse_statement(stmt: Statement) -> exp.Expression:
     expressions = [e for e in parsed if e is not None and not isinstance(e, exp.Semicolon)]
     if len(expressions) != 1:
         raise syntax_error(stmt.text, stmt.offset)
-    return expressions[0]
+    return _keep_written_names(expressions[0], stmt.text)
+
+
+def _keep_written_names(tree: exp.Expression, text: str) -> exp.Expression:
+    """sqlglot maps synonyms onto one class (substr and substring, now and
+    current_timestamp, mod and %); PostgreSQL names an output column after the
+    function as written, so keep that spelling wherever a call was name(...)."""
+    for node in tree.walk():
+        start, end = node.meta.get("start"), node.meta.get("end")
+        if start is None or end is None or isinstance(node, (exp.Identifier, exp.Literal, exp.Star)):
+            continue
+        if text[end + 1:end + 65].lstrip().startswith("("):
+            node.meta["written_name"] = text[start:end + 1]
+    return tree
 
 
 def recursion_error() -> SqlError:
