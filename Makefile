@@ -6,7 +6,7 @@ DEMO_DB := examples/data/demo.duckdb
 DEMO_KEY := examples/data/demo-token.key
 LISTEN ?= 127.0.0.1:6432
 
-.PHONY: demo test airtight install install-test demo-data bench clean
+.PHONY: demo test install install-test demo-data bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,6 @@ demo: demo-data
 
 test: $(VENV)/.installed-test demo-data
 	$(BIN)/python -m pytest -q
-
-# The full regression suite of every leak class (issue 7), on both backends: ~18 min.
-airtight: $(VENV)/.installed-test demo-data
-	$(BIN)/python -m pytest -q -m airtight tests/integration/test_airtight.py
 
 bench: $(VENV)/.installed-test demo-data
 	$(BIN)/python bench/bench_proxy.py

@@ -9,6 +9,8 @@ Every statement must end in one of two ways:
     any value, column name, error field or notice (judge 1), and no numeric result equal
     to the income of the person the statement singles out (judge 2).
 Never an internal error (XX000), a dropped connection or an unusable session.
+One known exception, pinned as an expected failure: the reporter's differencing cases
+(aggregate mode's stated limit, DESIGN.md section 3, principle 4).
 
 Where a statement's outcome could carry one hidden bit, the test runs it as a pair that
 differs only in the hidden thing and requires both outcomes to be identical:
@@ -37,7 +39,6 @@ import pytest
 
 from tests.oracle import REFUSALS, Answer, Client, Oracle, Person, normalize, pair_predicate, raw_data
 
-pytestmark = pytest.mark.airtight  # `make airtight`: ~18 min, excluded from `make test`
 
 BACKENDS = ("proxy", "pg_proxy")
 ROLES = ("analyst", "reporter", "dashboard")
@@ -258,12 +259,6 @@ CLASS1 = [
 ]
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CLASS1, ids=ids(CLASS1))
-def test_class1_cte_names_resolve_like_postgres(case, role, backend, ask, oracles, people, raw):
-    check_case(case, role, backend, ask, oracles, people, raw)
-
-
 # ---- class 2: identifiers, aliases, literals, comments holding the proxy's internal names
 VIEW = "__anonproxy_view_customers"
 CLASS2 = [
@@ -310,12 +305,6 @@ CLASS2 = [
     Case("star-and-column-over-derived", "SELECT count(*) FROM (SELECT 1 AS v, * FROM (SELECT city FROM customers) AS i) AS o"),
     Case("qualified-star-over-derived", "SELECT count(*) FROM (SELECT i.*, 1 AS v FROM (SELECT city FROM customers) AS i) AS o"),
 ]
-
-
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CLASS2, ids=ids(CLASS2))
-def test_class2_internal_names_are_only_the_proxys(case, role, backend, ask, oracles, people, raw):
-    check_case(case, role, backend, ask, oracles, people, raw)
 
 
 # ---- class 3: output column names are computed by the proxy, never the backend's text
@@ -508,12 +497,6 @@ CLASS4 = [
 ]
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CLASS4, ids=ids(CLASS4))
-def test_class4_aggregate_mode_releases_only_k_aggregates(case, role, backend, ask, oracles, people, raw):
-    check_case(case, role, backend, ask, oracles, people, raw)
-
-
 # ---- class 5: errors and time conditioned on one person's hidden value (X just below / above it)
 CLASS5 = [
     Case("cast-int", "SELECT count(*) FROM customers WHERE CAST(CASE WHEN {p} AND annual_income >= {x} THEN 'x' ELSE '1' END AS int) = 1", "income"),
@@ -538,12 +521,6 @@ CLASS5 = [
     Case("srf-time", "SELECT count(*) FROM customers c, generate_series(1, CASE WHEN {cp} AND c.annual_income >= {x} THEN 3000000 ELSE 1 END) AS g(i)", "income", timing=True),
     Case("repeat-in-select", "SELECT sum(length(repeat(city, CASE WHEN {p} AND annual_income >= {x} THEN 5000000 ELSE 1 END))) FROM customers", "income", timing=True),
 ]
-
-
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CLASS5, ids=ids(CLASS5))
-def test_class5_errors_and_time_do_not_depend_on_a_hidden_value(case, role, backend, ask, oracles, people, raw):
-    check_case(case, role, backend, ask, oracles, people, raw)
 
 
 # ---- class 6: a row outside the analyst's k-filter behaves exactly as a row that does not exist
@@ -571,12 +548,6 @@ CLASS6 = [
 ]
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CLASS6, ids=ids(CLASS6))
-def test_class6_a_suppressed_row_is_indistinguishable_from_none(case, role, backend, ask, oracles, people, raw):
-    check_case(case, role, backend, ask, oracles, people, raw)
-
-
 @pytest.mark.parametrize("case", [c for c in CLASS6 if c.id.startswith("cast")], ids=lambda c: c.id)
 def test_class6_the_probe_fires_on_a_row_the_analyst_sees(case, backend, ask, people, raw):
     """The pair check is not blind: the same probe on a customer inside the k-filter (whose
@@ -588,6 +559,22 @@ def test_class6_the_probe_fires_on_a_row_the_analyst_sees(case, backend, ask, pe
         assert seen.sqlstate is not None and seen.sqlstate.startswith("22"), \
             f"{seen.sql!r} -> {describe(seen)}: the probe did not fire on a visible row"
     assert seen.usable and absent.usable
+
+
+# ---- classes 1, 2, 4, 5, 6: every case for every role on both backends
+LEAK_CASES = [pytest.param(case, id=f"class{n}-{case.id}")
+              for n, cases in ((1, CLASS1), (2, CLASS2), (4, CLASS4), (5, CLASS5), (6, CLASS6)) for case in cases]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", LEAK_CASES)
+def test_no_statement_reaches_what_the_policy_hides(case, role, backend, ask, oracles, people, raw, request):
+    if role == "reporter" and case.id.startswith("difference-"):
+        # Aggregate mode does not stop differencing (DESIGN.md section 3, principle 4; README):
+        # two aggregates of k people each, subtracted, leave one person. Pinned as failing, so
+        # the README's warning stays true, and a change that closes it is noticed.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="differencing: aggregate mode's stated limit; use dp"))
+    check_case(case, role, backend, ask, oracles, people, raw)
 
 
 # ---- class 7: limits
