@@ -21,3 +21,15 @@ def undefined_table(name: str) -> SqlError:
 
 def insufficient_privilege(message: str, hint: str | None = None) -> SqlError:
     return SqlError("42501", message, hint=hint)
+
+
+class ConnectionClosed(Exception):
+    """The client went away."""
+
+
+class Fatal(Exception):
+    """Ends the connection after an ErrorResponse with severity FATAL."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

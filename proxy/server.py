@@ -5,7 +5,6 @@ import asyncio
 import logging
 import os
 import secrets
-import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ from proxy.rewrite.parse import set_limits
 from proxy.rewrite.pipeline import PlanCache
 from proxy.running import Registry
 from proxy.session import Session
+from proxy.tls import server_context
 from proxy.settings import Settings
 from proxy.watchdog import MemoryWatchdog
 
@@ -41,14 +41,6 @@ def open_backend(config: Config) -> Backend:
         backend.close()
         raise ConfigError(problems)
     return backend
-
-
-def _ssl_context(config: Config) -> ssl.SSLContext | None:
-    if config.tls is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls.cert, config.tls.key)
-    return context
 
 
 WORKERS = 32  # backend calls and planning in flight at once
@@ -74,7 +66,7 @@ class Server:
         self.running = Registry()  # every statement in flight, for the memory guard
         self.watchdog = (MemoryWatchdog(config.limits.max_memory, self.running)
                          if config.limits.max_memory else None)
-        self.ssl_context = _ssl_context(config)
+        self.ssl_context = server_context(config.tls)
         self.secret = os.urandom(32)  # seeds fake SCRAM salts for unknown users
         self.sessions: dict[int, Session] = {}
         self._next_pid = secrets.randbelow(1 << 20) + 1000

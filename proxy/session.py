@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
-from proxy.errors import SqlError
+from proxy.errors import ConnectionClosed, Fatal, SqlError
+from proxy.login import log_in
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import recursion_error
 from proxy.rewrite.pipeline import BackendQuery, DeclareCursor, Planned
@@ -23,7 +24,6 @@ from proxy.session_commands import LocalCommand
 from proxy.settings import REPORTED, Settings
 from proxy.wire import messages as m
 from proxy.wire import types as pg
-from proxy.wire.scram import MECHANISM, ScramError, ScramServer, mock_verifier
 
 if TYPE_CHECKING:
     from proxy.server import Server
@@ -45,18 +45,6 @@ def first_step(columns: Sequence[ResultColumn]) -> int:
 def next_step(rows: int, size: int) -> int:
     """The next fetch's row count, after `rows` rows encoded to `size` bytes."""
     return max(1, min(BATCH_ROWS, rows * 8, rows * BATCH_BYTES // max(size, 1)))
-
-
-class ConnectionClosed(Exception):
-    pass
-
-
-class Fatal(Exception):
-    """Ends the connection after an ErrorResponse with severity FATAL."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(slots=True)
@@ -186,7 +174,7 @@ class Session:
 
     async def run(self) -> None:
         try:
-            if await self.startup():
+            if await log_in(self):
                 await self.serve()
         except m.ProtocolError as exc:
             await self._fatal("08P01", f"invalid frontend message: {exc}")
@@ -232,84 +220,6 @@ class Session:
             self.writer.write(m.error_response(
                 m.Notice("FATAL", "57P01", "terminating connection due to administrator command")))
             self.writer.close()
-
-    # --- start-up and authentication --------------------------------------
-
-    async def startup(self) -> bool:
-        while True:
-            msg = await self.next_message()
-            if isinstance(msg, m.SSLRequest):
-                await self._answer_ssl()
-            elif isinstance(msg, m.GSSENCRequest):
-                self.writer.write(b"N")
-            elif isinstance(msg, m.CancelRequest):
-                self.server.cancel(msg.process_id, msg.secret_key)
-                return False
-            elif isinstance(msg, m.StartupMessage):
-                await self._begin_session(msg)
-                return True
-
-    async def _answer_ssl(self) -> None:
-        context = self.server.ssl_context
-        if context is None or self._tls:
-            self.writer.write(b"N")
-            return
-        if self.decoder.buffered:
-            raise m.ProtocolError("data received before the TLS handshake")
-        self.writer.write(b"S")
-        await self.writer.drain()
-        await self.writer.start_tls(context)
-        self._tls = True
-
-    async def _begin_session(self, msg: m.StartupMessage) -> None:
-        params = msg.params
-        unknown = [k for k in params if k.startswith("_pq_.")]
-        if msg.minor > 0 or unknown:
-            self.send(m.negotiate_protocol_version(0, unknown))
-        self.user = params.get("user", "")
-        if not self.user:
-            raise Fatal("28000", "no PostgreSQL user name specified in startup packet")
-        await self._authenticate()
-        database = params.get("database") or self.user
-        if database != self.server.config.database:
-            raise Fatal("3D000", f'database "{database}" does not exist')
-        startup = {k: v for k, v in params.items() if k not in ("user", "database", "options")}
-        startup.update(_options_settings(params.get("options", "")))
-        user = self.server.config.users[self.user]
-        self.settings = Settings(self.user, startup, self.server.config.roles[user.role].statement_timeout_ms)
-        self.ctx = self.server.rewrite_context(user, self.settings, self.process_id)
-        self.cursor = await self.blocking(self.server.backend.cursor)
-        for name, value in self.settings.reported():
-            self.send(m.parameter_status(name, value))
-        self.send(m.backend_key_data(self.process_id, self.secret_key))
-        self.send(m.ready_for_query("I"))
-        await self.flush()
-        log.info("session %d: user %s connected", self.process_id, self.user)
-
-    async def _authenticate(self) -> None:
-        user = self.server.config.users.get(self.user)
-        verifier = user.verifier if user else mock_verifier(self.user, self.server.secret)
-        scram = ScramServer(verifier, valid=user is not None)
-        failed = Fatal("28P01", f'password authentication failed for user "{self.user}"')
-        self.send(m.authentication_sasl([MECHANISM]))
-        await self.flush()
-        first = await self.next_message()
-        if not isinstance(first, m.AuthResponse):
-            raise m.ProtocolError("expected SASL response")
-        mechanism, data = m.parse_sasl_initial(first.payload)
-        if mechanism != MECHANISM:
-            raise Fatal("28000", f"SASL authentication mechanism {mechanism} is not supported")
-        try:
-            self.send(m.authentication_sasl_continue(scram.handle_client_first(data)))
-            await self.flush()
-            final = await self.next_message()
-            if not isinstance(final, m.AuthResponse):
-                raise m.ProtocolError("expected SASL response")
-            self.send(m.authentication_sasl_final(scram.handle_client_final(final.payload)))
-        except ScramError:
-            log.info("session %d: authentication failed for user %s", self.process_id, self.user)
-            raise failed from None
-        self.send(m.authentication_ok())
 
     # --- main loop ----------------------------------------------------------
 
@@ -858,15 +768,3 @@ def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:
     except (ValueError, ArithmeticError, IndexError) as exc:
         name = pg.pg_type(oid).name
         raise SqlError("22P02", f"invalid input for parameter ${number} of type {name}: {exc}") from None
-
-
-def _options_settings(options: str) -> dict[str, str]:
-    """The startup `options` string: '-c name=value' pairs (libpq's PGOPTIONS)."""
-    out: dict[str, str] = {}
-    words = options.replace("--", "-c ").split()
-    for i, word in enumerate(words):
-        pair = words[i + 1] if word == "-c" and i + 1 < len(words) else (word[2:] if word.startswith("-c") else "")
-        if "=" in pair:
-            key, value = pair.split("=", 1)
-            out[key.replace("-", "_")] = value
-    return out
