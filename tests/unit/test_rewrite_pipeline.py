@@ -47,7 +47,7 @@ def sql_of(text: str, context: RewriteContext | None = None) -> str:
     ("SELECT CAST(1 AS int)", 'SELECT CAST(1 AS INT) AS "int4"'),
     ("SELECT 1::bigint, 'a'::text, true, CASE WHEN true THEN 1 END, (SELECT 1 AS x), "
      "coalesce(1, 2), count(*) FILTER (WHERE true), sum(1) OVER (), EXISTS (SELECT 1), ARRAY[1], -1, 2 + 2",
-     'SELECT CAST(1 AS BIGINT) AS "int8", CAST(\'a\' AS TEXT) AS "text", TRUE AS "bool", '
+     'SELECT CAST(1 AS BIGINT) AS "int8", CAST(\'a\' AS TEXT) AS "text", TRUE AS "?column?", '
      'CASE WHEN TRUE THEN 1 END AS "case", (SELECT 1 AS "x") AS "x", '
      'COALESCE(1, 2) AS "coalesce", COUNT(*) FILTER(WHERE TRUE) AS "count", SUM(1) OVER () AS "sum", '
      'EXISTS(SELECT 1 AS "?column?") AS "exists", [1] AS "array", -1 AS "?column?", 2 + 2 AS "?column?"'),
