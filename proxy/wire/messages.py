@@ -16,7 +16,22 @@ GSSENC_REQUEST_CODE = 80877104
 CANCEL_REQUEST_CODE = 80877102
 
 MAX_STARTUP_PACKET = 10_000  # PostgreSQL's own limit for the untyped startup packet
-MAX_MESSAGE = 1 << 30  # PostgreSQL refuses messages over 1 GB as well
+MAX_CONTROL_MESSAGE = 1 << 16  # Describe, Close, Execute: a name and a count
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLimits:
+    """The most a client may declare, per kind of message, before its body is read:
+    nothing is buffered beyond these, however large the declared length."""
+
+    auth: int = 2048          # SASL responses before login: a SCRAM message is ~200 bytes
+    statement: int = 1 << 20  # Query and Parse text (limits.max_statement_length)
+    bind: int = 64 << 20      # a Bind's parameters (limits.max_message)
+
+    def of(self, code: str) -> int:
+        if code in ("Q", "P"):  # the text, plus a Parse's parameter types (4 bytes each, up to 65,535)
+            return self.statement + (1 << 18) + 1024
+        return self.bind if code == "B" else MAX_CONTROL_MESSAGE
 
 
 class ProtocolError(Exception):
@@ -119,14 +134,24 @@ class InvalidText:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A well-formed message we do not serve (COPY data, FunctionCall)."""
+    """A message we do not serve (COPY data, FunctionCall); its body is skipped unread."""
 
     type_code: str
 
 
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """A Query, Parse or Bind declaring more than its limit: the body is skipped
+    unread, and the session answers with an error and goes on."""
+
+    type_code: str
+    length: int
+    limit: int
+
+
 FrontendMessage = (
     StartupMessage | SSLRequest | GSSENCRequest | CancelRequest | AuthResponse | Query | Parse
-    | Bind | Describe | Execute | Close | Sync | Flush | Terminate | InvalidText | Unsupported
+    | Bind | Describe | Execute | Close | Sync | Flush | Terminate | InvalidText | Unsupported | TooLarge
 )
 
 
@@ -152,6 +177,10 @@ class _Reader:
 
     def int16(self) -> int:
         return struct.unpack("!h", self.take(2))[0]
+
+    def count16(self) -> int:
+        """A count of parameters or formats: PostgreSQL reads these unsigned (up to 65,535)."""
+        return struct.unpack("!H", self.take(2))[0]
 
     def int32(self) -> int:
         return struct.unpack("!i", self.take(4))[0]
@@ -202,12 +231,12 @@ def _parse_startup(body: bytes) -> FrontendMessage:
 
 def _parse_bind(r: _Reader) -> Bind:
     portal, statement = r.cstring(), r.cstring()
-    param_formats = tuple(r.int16() for _ in range(r.int16()))
+    param_formats = tuple(r.int16() for _ in range(r.count16()))
     params: list[bytes | None] = []
-    for _ in range(r.int16()):
+    for _ in range(r.count16()):
         n = r.int32()
         params.append(None if n == -1 else r.take(n))
-    result_formats = tuple(r.int16() for _ in range(r.int16()))
+    result_formats = tuple(r.int16() for _ in range(r.count16()))
     return Bind(portal, statement, param_formats, tuple(params), result_formats)
 
 
@@ -227,7 +256,7 @@ def _parse_typed_body(code: str, body: bytes) -> FrontendMessage:
         msg = Query(r.cstring())
     elif code == "P":
         name, sql = r.cstring(), r.cstring()
-        msg = Parse(name, sql, tuple(r.int32() & 0xFFFFFFFF for _ in range(r.int16())))
+        msg = Parse(name, sql, tuple(r.int32() & 0xFFFFFFFF for _ in range(r.count16())))
     elif code == "B":
         msg = _parse_bind(r)
     elif code in ("D", "C"):
@@ -245,26 +274,42 @@ def _parse_typed_body(code: str, body: bytes) -> FrontendMessage:
         msg = Flush()
     elif code == "X":
         msg = Terminate()
-    elif code in ("F", "d", "c", "f"):
-        return Unsupported(code)
     else:
         raise ProtocolError(f"invalid frontend message type {ord(code)}")
     r.done()
     return msg
 
 
+# Which message types a client may send: before login only SASL responses (and
+# Terminate); an unknown type byte ends the connection before its body is read.
+_AUTH_TYPES = frozenset("pX")
+_SESSION_TYPES = frozenset("QPBDCESHX")
+_SKIPPED_TYPES = frozenset("Fdcf")  # FunctionCall and COPY: answered with an error, bodies never read
+_EMPTY_TYPES = frozenset("SHX")  # Sync, Flush, Terminate have no body
+
+
 class FrontendDecoder:
     """Incremental decoder: feed() bytes, then iterate complete messages.
 
     The first message of a connection (and the one after an SSLRequest) has no
-    type byte; the session says when that is by setting `expect_startup`.
+    type byte; the session says when that is by setting `expect_startup`, and
+    sets `logged_in` once authentication succeeded. Every length is checked
+    against its type's limit from the five-byte header, so the buffer never
+    holds more than one allowed message and what arrived with it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: MessageLimits = MessageLimits()) -> None:
         self._buf = bytearray()
+        self._skip = 0  # body bytes of a refused message still to discard
+        self.limits = limits
         self.expect_startup = True
+        self.logged_in = False
 
     def feed(self, data: bytes) -> None:
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
         self._buf += data
 
     def __iter__(self) -> Iterator[FrontendMessage]:
@@ -272,19 +317,45 @@ class FrontendDecoder:
             yield msg
 
     def next_message(self) -> FrontendMessage | None:
+        if self._skip:
+            dropped = min(self._skip, len(self._buf))
+            del self._buf[:dropped]
+            self._skip -= dropped
+            if self._skip:
+                return None
         if self.expect_startup:
             return self._next_startup()
-        if len(self._buf) < 5:
+        if not self._buf:
             return None
         code = chr(self._buf[0])
+        if code not in (_SESSION_TYPES | _SKIPPED_TYPES if self.logged_in else _AUTH_TYPES):
+            what = "message type" if self.logged_in else "message type before authentication completed:"
+            raise ProtocolError(f"invalid frontend {what} {self._buf[0]}")
+        if len(self._buf) < 5:
+            return None
         (length,) = struct.unpack_from("!i", self._buf, 1)
-        if length < 4 or length > MAX_MESSAGE:
+        if length < 4 or (code in _EMPTY_TYPES and length != 4):
             raise ProtocolError(f"invalid message length {length}")
+        if code in _SKIPPED_TYPES:
+            return self._skip_body(length, Unsupported(code))
+        limit = self.limits.auth if not self.logged_in else self.limits.of(code)
+        if length > limit:
+            if not self.logged_in or code not in ("Q", "P", "B"):
+                raise ProtocolError(f"invalid message length {length} (at most {limit} here)")
+            return self._skip_body(length, TooLarge(code, length, limit))
         if len(self._buf) < 1 + length:
             return None
         body = bytes(self._buf[5 : 1 + length])
         del self._buf[: 1 + length]
         return _parse_typed(code, body)
+
+    def _skip_body(self, length: int, msg: FrontendMessage) -> FrontendMessage:
+        del self._buf[:5]
+        self._skip = length - 4
+        dropped = min(self._skip, len(self._buf))
+        del self._buf[:dropped]
+        self._skip -= dropped
+        return msg
 
     def _next_startup(self) -> FrontendMessage | None:
         if len(self._buf) < 4:

@@ -18,8 +18,15 @@ def typed(code: bytes, body: bytes) -> bytes:
 def decode_all(data: bytes, startup_done: bool = True) -> list:
     d = m.FrontendDecoder()
     d.expect_startup = not startup_done
+    d.logged_in = startup_done
     d.feed(data)
     return list(d)
+
+
+def logged_in(limits: m.MessageLimits = m.MessageLimits()) -> m.FrontendDecoder:
+    d = m.FrontendDecoder(limits)
+    d.expect_startup, d.logged_in = False, True
+    return d
 
 
 def test_startup_message_and_version():
@@ -49,8 +56,7 @@ def test_cancel_request():
 
 def test_messages_split_across_feeds_are_reassembled():
     data = typed(b"Q", b"select 1\0") + typed(b"S", b"")
-    d = m.FrontendDecoder()
-    d.expect_startup = False
+    d = logged_in()
     out = []
     for i in range(len(data)):
         d.feed(data[i:i + 1])
@@ -158,3 +164,63 @@ def test_parse_with_parameter_oids_that_are_not_utf8_bytes():
     # jsonb's oid 3802 is b"\x00\x00\x0e\xda": binary, not text, and must not be decoded
     [msg] = decode_all(typed(b"P", b"\0select $1\0" + struct.pack("!hI", 1, 3802)))
     assert msg == m.Parse("", "select $1", (3802,))
+
+
+def test_before_login_only_sasl_responses_are_read_and_a_bad_type_fails_at_its_first_byte():
+    d = m.FrontendDecoder()
+    d.expect_startup = False  # after the StartupMessage, before AuthenticationOk
+    d.feed(typed(b"p", b"n,,n=,r=abc"))
+    assert d.next_message() == m.AuthResponse(b"n,,n=,r=abc")
+    d.feed(b"Q")  # one byte of a Query: refused before any length or body arrives
+    with pytest.raises(m.ProtocolError, match="before authentication"):
+        d.next_message()
+
+
+def test_before_login_a_large_declared_sasl_message_fails_from_its_header():
+    d = m.FrontendDecoder()
+    d.expect_startup = False
+    d.feed(b"p" + struct.pack("!i", 1 << 30))  # declares 1 GB, sends five bytes
+    with pytest.raises(m.ProtocolError, match="at most 2048"):
+        d.next_message()
+
+
+def test_an_oversized_query_is_skipped_unread_and_the_next_message_decodes():
+    d = logged_in(m.MessageLimits(statement=1000))
+    big = typed(b"Q", b"SELECT " + b"1" * 5_000_000 + b"\0")
+    d.feed(big[:65536])
+    msg = d.next_message()
+    assert isinstance(msg, m.TooLarge) and msg.type_code == "Q" and msg.length == len(big) - 1
+    peak = d.buffered
+    for i in range(65536, len(big), 65536):
+        d.feed(big[i:i + 65536])
+        assert d.next_message() is None
+        peak = max(peak, d.buffered)
+    assert peak == 0  # nothing of the refused body was kept
+    d.feed(typed(b"Q", b"select 2\0"))
+    assert d.next_message() == m.Query("select 2")
+
+
+def test_copy_and_function_call_bodies_are_never_buffered():
+    d = logged_in()
+    d.feed(b"d" + struct.pack("!i", 100_000_004) + b"x" * 1000)
+    assert d.next_message() == m.Unsupported("d")
+    assert d.buffered == 0
+
+
+@pytest.mark.parametrize("data", [b"S" + struct.pack("!i", 1 << 20), b"D" + struct.pack("!i", 1 << 20)])
+def test_control_messages_declaring_large_bodies_fail_from_the_header(data):
+    d = logged_in()
+    d.feed(data)
+    with pytest.raises(m.ProtocolError):
+        d.next_message()
+
+
+def test_bind_counts_are_unsigned_up_to_65535_as_in_postgresql():
+    n = 40_000
+    body = (b"\0s\0" + struct.pack("!H", 0) + struct.pack("!H", n) + struct.pack("!i", -1) * n
+            + struct.pack("!H", 0))
+    [msg] = decode_all(typed(b"B", body))
+    assert len(msg.params) == n
+    parse = typed(b"P", b"\0select 1\0" + struct.pack("!H", n) + struct.pack("!I", 23) * n)
+    [msg] = decode_all(parse)
+    assert len(msg.param_oids) == n
