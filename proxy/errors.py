@@ -30,6 +30,7 @@ class ConnectionClosed(Exception):
 class Fatal(Exception):
     """Ends the connection after an ErrorResponse with severity FATAL."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.hint = hint

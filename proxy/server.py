@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import resource
 import secrets
 import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from proxy.backends.base import Backend, BackendError
 from proxy.backends.duckdb import DuckDBBackend
 from proxy.backends.postgres import PostgresBackend
 from proxy.config import Config, ConfigError, User
+from proxy.connection_limits import ConnectionLimits
+from proxy.errors import Fatal
 from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import set_limits
@@ -21,6 +25,7 @@ from proxy.session import Session
 from proxy.tls import server_context
 from proxy.settings import Settings
 from proxy.watchdog import MemoryWatchdog
+from proxy.wire.messages import MessageLimits
 
 log = logging.getLogger("anonproxy.server")
 
@@ -43,9 +48,6 @@ def open_backend(config: Config) -> Backend:
     return backend
 
 
-WORKERS = 32  # backend calls and planning in flight at once
-
-
 def _start_all_threads(executor: ThreadPoolExecutor, n: int) -> None:
     """Start the pool's threads now: while the memory guard caps the address
     space, a new thread (8 MB of stack) could not start."""
@@ -55,20 +57,68 @@ def _start_all_threads(executor: ThreadPoolExecutor, n: int) -> None:
     barrier.wait()
 
 
+def _workers(limits: ConnectionLimits) -> int:
+    """One thread per session that may be logged in, plus room for cursor closes: a
+    session runs one backend call or plan at a time, so no session ever waits for
+    a thread another holds, and slow statements cannot starve the rest."""
+    return limits.max_connections + 8
+
+
+def _raise_open_file_limit() -> None:
+    """Sockets are bounded by max_pending_logins + max_connections, and a few per
+    session to the backend: the default soft limit (often 1024) is not enough."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+class QuietExceptionHandler:
+    """asyncio's own errors (a failed accept when descriptors run out, a transport
+    error) at most once per message every INTERVAL seconds, with a count of those
+    left out: a flood of connections must not become a flood of log."""
+
+    INTERVAL = 10.0
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._quiet: Counter[str] = Counter()
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        message = str(context.get("message", "unhandled error in the event loop"))
+        now = time.monotonic()
+        if now - self._last.get(message, -self.INTERVAL) < self.INTERVAL:
+            self._quiet[message] += 1
+            return
+        self._last[message] = now
+        left_out = self._quiet.pop(message, 0)
+        exc = context.get("exception")
+        log.error("%s%s%s", message, f": {exc!r}" if exc else "",
+                  f" ({left_out} more like it in the last {self.INTERVAL:.0f} s)" if left_out else "")
+
+
 class Server:
     def __init__(self, config: Config, backend: Backend) -> None:
         self.config = config
         self.backend = backend
+        self.limits = config.limits.connections
+        self.message_limits = MessageLimits(statement=config.limits.statement.max_length,
+                                            bind=self.limits.max_message)
         self.plans = PlanCache()
-        self.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="backend")
-        _start_all_threads(self.executor, WORKERS)
+        workers = _workers(self.limits)
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backend")
+        _start_all_threads(self.executor, workers)
         set_limits(config.limits.statement)
         self.running = Registry()  # every statement in flight, for the memory guard
         self.watchdog = (MemoryWatchdog(config.limits.max_memory, self.running)
                          if config.limits.max_memory else None)
         self.ssl_context = server_context(config.tls)
-        self.secret = os.urandom(32)  # seeds fake SCRAM salts for unknown users
+        self.secret = config.auth_secret  # stable: unknown users' mock salts survive restarts
         self.sessions: dict[int, Session] = {}
+        self.logging_in: dict[Session, None] = {}  # accepted, not yet logged in; oldest first
+        self.logged_in = 0
+        self.per_user: Counter[str] = Counter()  # logged-in sessions per user
+        self.extra_cursors = 0  # backend cursors beyond each session's own, all sessions
         self._next_pid = secrets.randbelow(1 << 20) + 1000
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -81,6 +131,8 @@ class Server:
                               token_key=self.config.token_key, views=self._views)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
+        _raise_open_file_limit()
+        asyncio.get_running_loop().set_exception_handler(QuietExceptionHandler())
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
         if self.watchdog is not None:
             self.watchdog.start()
@@ -93,8 +145,15 @@ class Server:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._next_pid += 1
+        if len(self.logging_in) >= self.limits.max_pending_logins:
+            # Full of sockets that have not logged in: drop the one waiting longest, so
+            # idle or slow connections can never lock out a client that logs in promptly.
+            oldest = next(iter(self.logging_in))
+            self.logging_in.pop(oldest)
+            oldest.abort_login()
         session = Session(self, reader, writer, self._next_pid)
         self.sessions[session.process_id] = session
+        self.logging_in[session] = None
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -103,8 +162,27 @@ class Server:
         finally:
             self._tasks.discard(task)
 
+    def admit(self, session: Session) -> None:
+        """A session that authenticated takes one of max_connections, and one of its
+        user's own max_connections, or is refused as PostgreSQL refuses it."""
+        self.logging_in.pop(session, None)
+        if self.logged_in >= self.limits.max_connections:
+            raise Fatal("53300", "sorry, too many clients already")
+        own_limit = self.config.users[session.user].max_connections
+        if own_limit is not None and self.per_user[session.user] >= own_limit:
+            raise Fatal("53300", f'too many connections for role "{session.user}"',
+                        hint=f"users.{session.user}.max_connections allows {own_limit}.")
+        self.logged_in += 1
+        self.per_user[session.user] += 1
+        session.admitted = True
+
     def forget(self, session: Session) -> None:
         self.sessions.pop(session.process_id, None)
+        self.logging_in.pop(session, None)
+        if session.admitted:
+            session.admitted = False
+            self.logged_in -= 1
+            self.per_user[session.user] -= 1
 
     def cancel(self, process_id: int, secret_key: int) -> None:
         session = self.sessions.get(process_id)

@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
+from proxy.connection_limits import too_many
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
 from proxy.rewrite.context import RewriteContext
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from proxy.server import Server
 
 log = logging.getLogger("anonproxy.session")
+OUT_BUFFER = 256 << 10  # replies waiting for the client beyond this are written out and drained
 BATCH_ROWS = 2000  # rows sent to the client between waits for it to drain
 # Rows with variable-length values are fetched from the backend in steps that
 # start at one row and grow while the rows are small, and a batch ends at
@@ -131,7 +134,7 @@ class Session:
         self.writer = writer
         self.process_id = process_id
         self.secret_key = secrets.randbits(31)
-        self.decoder = m.FrontendDecoder()
+        self.decoder = m.FrontendDecoder(server.message_limits)
         self.user = ""
         self.settings: Settings | None = None
         self.ctx: RewriteContext | None = None
@@ -143,18 +146,26 @@ class Session:
         self._cursor_lent = False  # the session cursor is serving a statement or portal
         self._renew_cursor = False  # replace the session cursor once released (after a memory stop)
         self.running: Running | None = None  # the statement a cancel, the timeout or the memory guard stops
+        self._extra_cursors = 0  # backend cursors beyond self.cursor
+        self.admitted = False  # holds one of the server's max_connections
         self._out: list[bytes] = []
+        self._out_size = 0
         self._tls = False
 
     # --- I/O -------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
         self._out.append(data)
+        self._out_size += len(data)
 
-    async def flush(self) -> None:
+    def _write_out(self) -> None:
         if self._out:
             self.writer.write(b"".join(self._out))
             self._out.clear()
+            self._out_size = 0
+
+    async def flush(self) -> None:
+        self._write_out()
         await self.writer.drain()
 
     async def next_message(self) -> m.FrontendMessage:
@@ -174,12 +185,12 @@ class Session:
 
     async def run(self) -> None:
         try:
-            if await log_in(self):
+            if await self._log_in():
                 await self.serve()
         except m.ProtocolError as exc:
             await self._fatal("08P01", f"invalid frontend message: {exc}")
         except Fatal as exc:
-            await self._fatal(exc.code, str(exc))
+            await self._fatal(exc.code, str(exc), exc.hint)
         except (ConnectionClosed, ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # a bug must cost one connection, never the server
@@ -188,8 +199,27 @@ class Session:
         finally:
             await self.close()
 
-    async def _fatal(self, code: str, message: str) -> None:
-        self.send(m.error_response(m.Notice("FATAL", code, message)))
+    async def _log_in(self) -> bool:
+        """log_in (which takes a place among max_connections) within
+        authentication_timeout, as PostgreSQL's; False for a connection that only
+        cancelled another."""
+        try:
+            async with asyncio.timeout(self.server.limits.authentication_timeout):
+                if not await log_in(self):
+                    return False
+        except TimeoutError:
+            log.info("session %d: no login within authentication_timeout", self.process_id)
+            raise Fatal("57014", "canceling authentication due to timeout") from None
+        self.decoder.logged_in = True
+        return True
+
+    def abort_login(self) -> None:
+        """Dropped to make room for a newer connection while still logging in."""
+        log.info("session %d: dropped while logging in (limits.max_pending_logins)", self.process_id)
+        self.writer.transport.abort()
+
+    async def _fatal(self, code: str, message: str, hint: str | None = None) -> None:
+        self.send(m.error_response(m.Notice("FATAL", code, message, hint=hint)))
         try:
             await self.flush()
         except (ConnectionError, RuntimeError):
@@ -224,43 +254,55 @@ class Session:
     # --- main loop ----------------------------------------------------------
 
     async def serve(self) -> None:
-        skip_until_sync = False
+        """The message loop. After an error in an extended-protocol message every
+        message up to Sync is ignored, simple Query included, as PostgreSQL does;
+        replies are written out whenever OUT_BUFFER bytes wait (not only at Sync),
+        so a pipelining client that does not read stops being read from."""
+        skipping = False
         while True:
             msg = await self.next_message()
-            if isinstance(msg, m.Query):
-                await self.simple_query(msg.sql)
-            elif isinstance(msg, m.Sync):
-                skip_until_sync = False
+            if isinstance(msg, m.Sync):
+                skipping = False
                 self._end_implicit_transaction()
                 self.send(m.ready_for_query(self.tx.status))
                 await self.flush()
-            elif isinstance(msg, m.Flush):
-                await self.flush()
-            elif isinstance(msg, m.Terminate):
-                return
-            elif skip_until_sync:
                 continue
-            elif isinstance(msg, (m.Parse, m.Bind, m.Describe, m.Execute, m.Close)):
-                try:
-                    await self.extended(msg)
-                except (SqlError, BackendError) as exc:
-                    self.send_error(exc)
-                    skip_until_sync = True
-            elif isinstance(msg, m.InvalidText):
-                self.send_error(SqlError("22021", "invalid byte sequence for encoding \"UTF8\""))
-                if msg.type_code == "Q":
+            if isinstance(msg, m.Terminate):
+                return
+            if skipping:
+                continue
+            try:
+                await self.dispatch(msg)
+            except (SqlError, BackendError) as exc:
+                self.send_error(exc)
+                if _is_extended(msg):
+                    skipping = True
+                else:  # a simple-protocol message ends with ReadyForQuery, error or not
                     self.send(m.ready_for_query(self.tx.status))
-                    await self.flush()
-                else:
-                    skip_until_sync = True
-            elif isinstance(msg, m.Unsupported):
-                self.send_error(SqlError("0A000", "COPY and the function-call protocol are not supported"))
-                skip_until_sync = True
-                if msg.type_code == "F":
-                    self.send(m.ready_for_query(self.tx.status))
-                    await self.flush()
-            else:
-                raise m.ProtocolError(f"unexpected message {type(msg).__name__}")
+                # Sent at once, as PostgreSQL does: a client waiting after Flush (asyncpg)
+                # must see the error, or it waits for ever.
+                await self.flush()
+            if self._out_size >= OUT_BUFFER:
+                await self.flush()
+
+    async def dispatch(self, msg: m.FrontendMessage) -> None:
+        if isinstance(msg, m.Query):
+            await self.simple_query(msg.sql)
+        elif isinstance(msg, m.Flush):
+            await self.flush()
+        elif isinstance(msg, (m.Parse, m.Bind, m.Describe, m.Execute, m.Close)):
+            await self.extended(msg)
+        elif isinstance(msg, m.InvalidText):
+            raise SqlError("22021", 'invalid byte sequence for encoding "UTF8"')
+        elif isinstance(msg, m.TooLarge):
+            raise _too_large(msg, self.server.config.limits.statement.max_length)
+        elif isinstance(msg, m.Unsupported):
+            if msg.type_code == "F":
+                raise SqlError("0A000", "the function-call protocol is not supported",
+                               hint="Call the function in a SELECT statement instead.")
+            # CopyData, CopyDone and CopyFail outside COPY: PostgreSQL accepts and ignores them
+        else:
+            raise m.ProtocolError(f"unexpected message {type(msg).__name__}")
 
     def send_error(self, exc: SqlError | BackendError) -> None:
         if isinstance(exc, BackendError):
@@ -277,8 +319,11 @@ class Session:
 
     def _end_implicit_transaction(self) -> None:
         if self.tx.status == "I":
-            for name in list(self.portals):
-                self._close_portal_cursor(self.portals.pop(name))
+            self._close_portals()
+
+    def _close_portals(self) -> None:
+        for name in list(self.portals):
+            self._close_portal_cursor(self.portals.pop(name))
 
     # --- bounded work: every statement in flight can be stopped -------------
 
@@ -363,6 +408,7 @@ class Session:
                     self.send_error(exc)
                     break
                 started = None
+        self._end_implicit_transaction()  # a simple query outside a block commits: its portals go
         self.send(m.ready_for_query(self.tx.status))
         await self.flush()
 
@@ -384,13 +430,13 @@ class Session:
             raise SqlError("42P03", f'cursor "{item.name}" already exists')
         if not item.hold and self.tx.status == "I":
             raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
-        cursor = await self.blocking(self.server.backend.cursor)
+        cursor = await self.extra_cursor()
         declared = (1,) if item.binary else ()
         try:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
         except BackendError:
-            self.server.executor.submit(cursor.close)
+            self.close_extra_cursor(cursor)
             raise
         self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold,
                                                 _formats_for(declared, len(columns)))
@@ -407,7 +453,7 @@ class Session:
             if cmd.name is None:
                 self._close_sql_cursors(keep_hold=False)
             else:
-                self.server.executor.submit(self._sql_cursor(cmd.name).cursor.close)
+                self.close_extra_cursor(self._sql_cursor(cmd.name).cursor)
                 del self.sql_cursors[cmd.name]
             self.send(m.command_complete(cmd.tag))
             return
@@ -426,7 +472,7 @@ class Session:
                     count = limit if count < 0 else count
         except BackendError:
             # As in PostgreSQL, a cursor whose FETCH failed is gone: its backend result is.
-            self.server.executor.submit(sc.cursor.close)
+            self.close_extra_cursor(sc.cursor)
             self.sql_cursors.pop(cmd.name or "", None)
             raise
         self.send(m.command_complete(f"{cmd.tag} {count}"))
@@ -445,7 +491,7 @@ class Session:
     def _close_sql_cursors(self, *, keep_hold: bool) -> None:
         for name, sc in list(self.sql_cursors.items()):
             if not (keep_hold and sc.hold):
-                self.server.executor.submit(sc.cursor.close)
+                self.close_extra_cursor(sc.cursor)
                 del self.sql_cursors[name]
 
     async def session_cursor(self) -> Cursor:
@@ -459,7 +505,7 @@ class Session:
             cursor = await self.session_cursor()
             self._cursor_lent = True
             return cursor
-        return await self.blocking(self.server.backend.cursor)
+        return await self.extra_cursor()
 
     def release_cursor(self, cursor: Cursor) -> None:
         if cursor is self.cursor and not self._renew_cursor:
@@ -467,6 +513,34 @@ class Session:
             return
         if cursor is self.cursor:
             self.cursor, self._cursor_lent, self._renew_cursor = None, False, False
+            self.server.executor.submit(cursor.close)
+        else:
+            self.close_extra_cursor(cursor)
+
+    async def extra_cursor(self) -> Cursor:
+        """A backend cursor beyond the session's own (a DECLAREd cursor, or a statement
+        while a suspended portal holds the session's): bounded per session and overall,
+        since on PostgreSQL each one is a server connection."""
+        limits = self.server.limits
+        if self._extra_cursors >= limits.max_cursors:
+            raise too_many("open cursors in this session", limits.max_cursors, "limits.max_cursors",
+                           "Close cursors (CLOSE, or the protocol's Close) or run suspended portals to "
+                           "completion before opening more.")
+        if self.server.extra_cursors >= limits.max_backend_cursors:
+            raise SqlError("53300", f"too many open cursors across all sessions: at most {limits.max_backend_cursors} "
+                                    "(limits.max_backend_cursors)", hint="Try again when other sessions close theirs.")
+        self._extra_cursors += 1
+        self.server.extra_cursors += 1
+        try:
+            return await self.blocking(self.server.backend.cursor)
+        except BaseException:
+            self._extra_cursors -= 1
+            self.server.extra_cursors -= 1
+            raise
+
+    def close_extra_cursor(self, cursor: Cursor) -> None:
+        self._extra_cursors -= 1
+        self.server.extra_cursors -= 1
         self.server.executor.submit(cursor.close)
 
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
@@ -505,8 +579,7 @@ class Session:
     async def _flush_rows(self) -> None:
         """Send a batch. Waiting for a slow client counts against the statement's
         time, as in PostgreSQL, so the wait ends when the statement is stopped."""
-        self.writer.write(b"".join(self._out))
-        self._out.clear()
+        self._write_out()
         transport = self.writer.transport
         running = self.running
         if running is None or transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
@@ -557,6 +630,7 @@ class Session:
             tag = "ROLLBACK" if tx.status == "E" or action == "rollback" else "COMMIT"
             self.settings.end(commit=tag == "COMMIT")
             self._close_sql_cursors(keep_hold=True)  # non-holdable cursors end with their transaction
+            self._close_portals()  # so do portals
             self.tx = Transaction()
             self.send(m.command_complete(tag))
             return
@@ -580,8 +654,7 @@ class Session:
             self.settings.reset_all()
             self.prepared.clear()
             self._close_sql_cursors(keep_hold=False)
-            for name in list(self.portals):
-                self._close_portal_cursor(self.portals.pop(name))
+            self._close_portals()
         elif action == "deallocate":
             if cmd.name is None:
                 self.prepared = {k: v for k, v in self.prepared.items() if k == ""}
@@ -608,8 +681,13 @@ class Session:
             self.send(m.close_complete())
 
     async def _parse(self, msg: m.Parse) -> None:
-        if msg.name and msg.name in self.prepared:
+        if not msg.name:
+            self.prepared.pop("", None)  # as in PostgreSQL: gone even if this Parse fails
+        elif msg.name in self.prepared:
             raise SqlError("42P05", f'prepared statement "{msg.name}" already exists')
+        elif len(self.prepared) >= self.server.limits.max_prepared_statements:
+            raise too_many("prepared statements in this session", self.server.limits.max_prepared_statements,
+                           "limits.max_prepared_statements", "Close (DEALLOCATE) statements no longer needed.")
         planned = await self.plan(msg.sql, msg.param_oids)
         if len(planned) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
@@ -636,6 +714,9 @@ class Session:
         old = self.portals.pop(msg.portal, None)
         if old is not None:
             self._close_portal_cursor(old)
+        elif len(self.portals) >= self.server.limits.max_portals:
+            raise too_many("portals in this session", self.server.limits.max_portals, "limits.max_portals",
+                           "Close portals no longer needed, or Sync to end the implicit transaction.")
         self.portals[msg.portal] = Portal(stmt, params, msg.result_formats)
         self.send(m.bind_complete())
 
@@ -740,6 +821,21 @@ class Session:
             self.release_cursor(cursor)
 
 
+def _is_extended(msg: m.FrontendMessage) -> bool:
+    if isinstance(msg, (m.InvalidText, m.TooLarge)):
+        return msg.type_code != "Q"
+    return isinstance(msg, (m.Parse, m.Bind, m.Describe, m.Execute, m.Close, m.Flush))
+
+
+def _too_large(msg: m.TooLarge, max_statement: int) -> SqlError:
+    if msg.type_code in ("Q", "P"):
+        return SqlError("54001", f"statement too long: the message is {msg.length} bytes, and statements may "
+                                 f"be at most {max_statement} bytes (limits.max_statement_length)",
+                        hint="Send a shorter statement, e.g. pass long lists as parameters or load them into a table.")
+    return SqlError("54000", f"bind message too large: {msg.length} bytes, at most {msg.limit} "
+                             "(limits.max_message)", hint="Send smaller parameter values.")
+
+
 def _fetch_batch(cursor: Cursor, limit: int, step: int, encoders: list[Any],
                  running: Running | None) -> tuple[bytes, int, int, bool]:
     """Up to `limit` rows as DataRows, fetched `step` rows at a time (growing
@@ -765,6 +861,13 @@ def _fetch_batch(cursor: Cursor, limit: int, step: int, encoders: list[Any],
 def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:
     try:
         return pg.decode_value(raw, oid, fmt == 1)
-    except (ValueError, ArithmeticError, IndexError) as exc:
-        name = pg.pg_type(oid).name
+    except UnicodeDecodeError as exc:
+        raise SqlError("22021", f'invalid byte sequence for encoding "UTF8": 0x{exc.object[exc.start]:02x}') from None
+    except (ValueError, ArithmeticError, IndexError, struct.error) as exc:
+        kind = pg.pg_type(oid)
+        if fmt == 1:  # PostgreSQL's words: too few bytes for the type, or bytes left over
+            if raw is not None and 0 < len(raw) < kind.size:
+                raise SqlError("08P01", "insufficient data left in message") from None
+            raise SqlError("22P03", f"incorrect binary data format in bind parameter {number}") from None
+        name = kind.name
         raise SqlError("22P02", f"invalid input for parameter ${number} of type {name}: {exc}") from None

@@ -41,9 +41,13 @@ def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Ex
     return None
 
 
+_PER_SESSION = ("current_setting", "pg_backend_pid")
+
+
 def uses_session_state(tree: exp.Expression) -> bool:
-    """True when the answer depends on SET state, so the plan must not be cached."""
-    return any(_anonymous_name(n) == "current_setting" for n in tree.find_all(exp.Anonymous))
+    """True when the answer depends on the session (SET state, its process id), so the
+    plan must not be cached: the cache is shared by every session of a login."""
+    return any(_anonymous_name(n) in _PER_SESSION for n in tree.find_all(exp.Anonymous))
 
 
 def answer_session_functions(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
