@@ -7,7 +7,6 @@ import getpass
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from proxy.config import Config, ConfigError, load_config, parse_listen
 from proxy.wire.scram import DEFAULT_ITERATIONS, make_verifier
@@ -96,8 +95,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _report(args.config, exc)
         return 2
+    tls = "none" if config.tls is None else "required" if config.tls.require else "optional"
     print(f"{args.config}: ok ({len(config.users)} users, {len(config.roles)} roles, "
-          f"{config.backend.kind} backend)")
+          f"{config.backend.kind} backend, TLS {tls})")
     return 0
 
 
@@ -138,6 +138,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
+    if args.iterations < DEFAULT_ITERATIONS:
+        print(f"anonproxy: --iterations must be at least {DEFAULT_ITERATIONS} (PostgreSQL's scram_iterations); "
+              "`check` refuses weaker verifiers", file=sys.stderr)
+        return 2
     if sys.stdin.isatty():
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
@@ -160,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the proxy", description="Run the proxy until Ctrl-C.")
     serve.add_argument("--config", required=True, help="YAML configuration file")
     serve.add_argument("--listen", metavar="HOST:PORT", help="overrides the file's listen address")
-    serve.add_argument("-v", "--verbose", action="store_true", help="log connections and refusals")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log connections too (failed logins are always logged)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate a configuration file",
@@ -180,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Read a password (prompt, or one line of stdin) and print the "
                                         "SCRAM-SHA-256 verifier to store as users.<name>.password.")
     passwd.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help=f"PBKDF2 iterations (default {DEFAULT_ITERATIONS})")
+                        help=f"PBKDF2 iterations (default and minimum {DEFAULT_ITERATIONS})")
     passwd.set_defaults(func=cmd_passwd)
     return parser
 

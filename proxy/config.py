@@ -6,7 +6,11 @@ all at once, so a user fixes a file in one pass.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +20,25 @@ import yaml
 from proxy.policy.model import ALL_TABLES, IMPLEMENTED_MODES, MODES, Role, TablePolicy
 from proxy.policy.rules import parse_rule
 from proxy.policy.tokens import TokenKeyError, load_key
+from proxy import connection_limits
+from proxy.connection_limits import ConnectionLimits
 from proxy.rewrite.parse import DEFAULT_LIMITS, StatementLimits
 from proxy.units import format_duration_ms, parse_duration_ms, parse_size
+from proxy.tls import TLSError, load_pair
 from proxy.watchdog import default_duckdb_memory_limit, default_max_memory, system_memory
-from proxy.wire.scram import Verifier
+from proxy.wire.scram import DEFAULT_ITERATIONS, Verifier
 
 DEFAULT_LISTEN = ("127.0.0.1", 6432)
 BACKENDS = ("duckdb", "postgres")
 DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
 MAX_NESTING_DEPTH = 500  # planned at parse.RECURSION_LIMIT by every pass (measured); 1000 is not
 DEFAULT_TEMP_SIZE = 10 << 30
+# A failed login is answered after this delay, as with PostgreSQL's auth_delay (whose
+# documentation suggests 500ms): one connection then guesses twice a second, not
+# ~1,700 times, and a person who mistyped hardly notices.
+DEFAULT_AUTH_DELAY_MS = 500
+MAX_AUTH_DELAY_MS = 10_000
+TOP_KEYS = ("listen", "database", "tls", "backend", "limits", "tokenization", "users", "roles")
 
 
 class ConfigError(Exception):
@@ -38,6 +51,7 @@ class ConfigError(Exception):
 class TLSConfig:
     cert: Path
     key: Path
+    require: bool = False  # refuse plaintext logins for every user
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,8 @@ class BackendConfig:
 class Limits:
     statement: StatementLimits = DEFAULT_LIMITS
     max_memory: int = 0  # bytes of resident memory for the whole process; 0: no guard
+    connections: ConnectionLimits = ConnectionLimits()
+    auth_delay_ms: int = DEFAULT_AUTH_DELAY_MS  # before answering a failed login
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,8 @@ class User:
     name: str
     role: str
     verifier: Verifier
+    require_tls: bool = False  # tls.require, the role's or the user's own require_tls
+    max_connections: int | None = None  # this login's sessions at once (PostgreSQL's CONNECTION LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,21 @@ class Config:
 
     def __repr__(self) -> str:  # keep the key out of tracebacks and debug output
         return f"Config(host={self.host!r}, port={self.port}, database={self.database!r}, roles={list(self.roles)})"
+
+    @property
+    def auth_secret(self) -> bytes:
+        """Seeds what the proxy makes up for unknown users (mock SCRAM salts): secret,
+        and stable across restarts, or a salt that changes at each restart tells an
+        unknown user from a real one. From the tokenization key when there is one;
+        otherwise from every user's stored SCRAM keys, as secret (they let one pose
+        as the server), stable until a user or a password changes."""
+        label = b"anonproxy: secret for unknown users"
+        if self.token_key is not None:
+            return hmac.new(self.token_key, label, hashlib.sha256).digest()
+        digest = hashlib.sha256(label)
+        for name in sorted(self.users):
+            digest.update(self.users[name].verifier.stored_key + self.users[name].verifier.server_key)
+        return digest.digest()
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -118,7 +151,8 @@ class _Checker:
 
     def mapping(self, doc: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(doc, dict):
-            self.fail(path, f"expected a mapping, got {type(doc).__name__} {doc!r}")
+            # The type only: a value in the wrong place may be a key or a password.
+            self.fail(path, f"expected a mapping, got {type(doc).__name__}")
             return {}
         for key in doc:
             if key not in allowed:
@@ -131,6 +165,34 @@ class _Checker:
         if must_exist and not p.is_file():
             self.fail(path, f"file '{value}' does not exist (looked at {p})")
         return p
+
+    def flag(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {value!r}")
+            return False
+        return value
+
+    def private_file(self, p: Path, path: str) -> bool:
+        """False, with a problem, for a key file others may read."""
+        problem = _private_file_problem(p)
+        if problem:
+            self.fail(path, problem)
+        return problem is None
+
+
+def _private_file_problem(p: Path) -> str | None:
+    """PostgreSQL's rule for its server key: owned by the user running the server,
+    with no group or world access; or owned by root, readable by its group at most."""
+    st = p.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    ours = st.st_uid == os.geteuid()
+    if not ours and st.st_uid != 0:
+        return f"{p} must be owned by the user running anonproxy or by root (its owner is uid {st.st_uid})"
+    if mode & (0o077 if ours else 0o037):
+        fix = "600" if ours else "640"
+        return (f"{p} has group or world access (mode {mode:04o}); a key file must be u=rw (0600) or less, "
+                f"or u=rw,g=r (0640) or less when owned by root; fix: chmod {fix} {p}")
+    return None
 
 
 def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
@@ -179,7 +241,7 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
     roles: dict[str, Role] = {}
     for name, body in c.mapping(doc, "roles", tuple(doc or ())).items():
         path = f"roles.{name}"
-        body = c.mapping(body, path, ("mode", "k", "tables", "statement_timeout"))
+        body = c.mapping(body, path, ("mode", "k", "tables", "statement_timeout", "require_tls"))
         mode = body.get("mode")
         if mode not in MODES:
             c.fail(f"{path}.mode", f"unknown mode {mode!r}; {_suggest(str(mode), list(MODES))}")
@@ -234,28 +296,79 @@ def _check_tokenization(c: _Checker, doc: Any, roles: dict[str, Role]) -> bytes 
     try:
         if "key_env" in body:
             return load_key(env=str(body["key_env"]))
-        return load_key(path=c.file(body["key_file"], "tokenization.key_file", must_exist=False))
+        path = c.file(body["key_file"], "tokenization.key_file", must_exist=False)
+        if path.is_file() and not c.private_file(path, "tokenization.key_file"):
+            return None
+        return load_key(path=path)
     except TokenKeyError as exc:
         c.fail(f"tokenization.{next(iter(body))}", str(exc))
         return None
 
 
-def _check_users(c: _Checker, doc: Any, roles: dict[str, Role]) -> dict[str, User]:
+def _check_verifier(c: _Checker, path: str, text: str) -> Verifier | None:
+    try:
+        verifier = Verifier.parse(text)
+    except ValueError as exc:
+        # Never echo the value: it may be a plaintext password.
+        c.fail(path, f"{exc}; create one with `anonproxy passwd`")
+        return None
+    if verifier.iterations < DEFAULT_ITERATIONS:
+        c.fail(path, f"the verifier has {verifier.iterations} iterations; at least {DEFAULT_ITERATIONS} are "
+               "required (PostgreSQL's default scram_iterations: each guess at the password behind a leaked "
+               "verifier costs that many hashes); create one with `anonproxy passwd`")
+    return verifier
+
+
+def _tls_roles(c: _Checker, doc: Any, tls: TLSConfig | None) -> set[str]:
+    """The roles whose logins must come over TLS (roles.NAME.require_tls)."""
+    bodies = doc if isinstance(doc, dict) else {}  # not a mapping: reported by _check_roles
+    names = {name for name, body in bodies.items() if isinstance(body, dict)
+             and c.flag(body.get("require_tls", False), f"roles.{name}.require_tls")}
+    if tls is None:
+        for name in sorted(names, key=str):
+            c.fail(f"roles.{name}.require_tls", "needs TLS: configure tls: {cert: FILE, key: FILE}")
+    return names
+
+
+def _check_users(c: _Checker, doc: Any, roles: dict[str, Role], tls: TLSConfig | None,
+                 tls_roles: set[str]) -> dict[str, User]:
     users: dict[str, User] = {}
     for name, body in c.mapping(doc, "users", tuple(doc or ())).items():
         path = f"users.{name}"
-        body = c.mapping(body, path, ("role", "password"))
+        body = c.mapping(body, path, ("role", "password", "require_tls", "max_connections"))
         role = body.get("role")
-        if role not in roles:
+        if not isinstance(role, str) or role not in roles:
             c.fail(f"{path}.role", f"unknown role {role!r}; {_suggest(str(role), list(roles))}")
-        try:
-            verifier = Verifier.parse(str(body.get("password", "")))
-        except ValueError as exc:
-            # Never echo the value: it may be a plaintext password.
-            c.fail(f"{path}.password", f"{exc}; create one with `anonproxy passwd`")
-            continue
-        users[name] = User(str(name), str(role), verifier)
+        own = c.flag(body.get("require_tls", False), f"{path}.require_tls")
+        if own and tls is None:
+            c.fail(f"{path}.require_tls", "needs TLS: configure tls: {cert: FILE, key: FILE}")
+        limit = body.get("max_connections")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000):
+            c.fail(f"{path}.max_connections", f"expected a whole number from 0 to 10000, got {limit!r}")
+            limit = None
+        verifier = _check_verifier(c, f"{path}.password", str(body.get("password", "")))
+        if verifier is not None:
+            require = own or role in tls_roles or (tls is not None and tls.require)
+            users[name] = User(str(name), str(role), verifier, require, limit)
     return users
+
+
+def _check_tls(c: _Checker, doc: Any) -> TLSConfig | None:
+    """The certificate and key, loaded now, so `check` finds what `serve` would."""
+    body = c.mapping(doc, "tls", ("cert", "key", "require"))
+    require = c.flag(body.get("require", False), "tls.require")
+    for key, what in (("cert", "the server's certificate chain (PEM)"), ("key", "its private key (PEM)")):
+        if key not in body:
+            c.fail(f"tls.{key}", f"missing: {what}")
+    if "cert" not in body or "key" not in body:
+        return None
+    cert, key = c.file(body["cert"], "tls.cert"), c.file(body["key"], "tls.key")
+    if cert.is_file() and key.is_file() and c.private_file(key, "tls.key"):
+        try:
+            load_pair(cert, key)
+        except TLSError as exc:
+            c.fail("tls", str(exc))
+    return TLSConfig(cert, key, require)
 
 
 def _postgres_dsn(c: _Checker, body: dict[str, Any]) -> str:
@@ -329,7 +442,8 @@ def _check_backend(c: _Checker, doc: Any, ram: int) -> BackendConfig:
 
 
 def _check_limits(c: _Checker, doc: Any, backend: BackendConfig, ram: int) -> Limits:
-    body = c.mapping(doc or {}, "limits", ("max_statement_length", "max_nesting_depth", "max_memory"))
+    body = c.mapping(doc or {}, "limits", ("max_statement_length", "max_nesting_depth", "max_memory",
+                                           "auth_delay", *connection_limits.KEYS))
     length = _size(c, "limits.max_statement_length", body.get("max_statement_length"), DEFAULT_LIMITS.max_length)
     if not 1024 <= length <= 1 << 30:
         c.fail("limits.max_statement_length", f"expected from 1kB to 1GB, got {body.get('max_statement_length')!r}")
@@ -344,35 +458,112 @@ def _check_limits(c: _Checker, doc: Any, backend: BackendConfig, ram: int) -> Li
                f"({backend.memory_limit >> 20}MB); raise it, lower backend.memory_limit, or use 0 to turn the guard off")
     elif max_memory and max_memory < 256 << 20:
         c.fail("limits.max_memory", f"expected at least 256MB (or 0: no guard), got {body.get('max_memory')!r}")
-    return Limits(StatementLimits(length, depth), max_memory)
+    return Limits(StatementLimits(length, depth), max_memory, connection_limits.parse(body, c.fail),
+                  _check_auth_delay(c, body.get("auth_delay")))
+
+
+def _check_auth_delay(c: _Checker, value: Any) -> int:
+    if value is None:
+        return DEFAULT_AUTH_DELAY_MS
+    try:
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        c.fail("limits.auth_delay", f"expected a duration such as 500ms or 1s, got {value!r}: {exc}")
+        return DEFAULT_AUTH_DELAY_MS
+    if ms > MAX_AUTH_DELAY_MS:
+        c.fail("limits.auth_delay", f"expected at most {format_duration_ms(MAX_AUTH_DELAY_MS)} (a failed "
+               f"login holds its connection that long), got {value!r}")
+    return ms
+
+
+_QUOTED = re.compile(r"""\s*('[^']*'|"[^"]*")""")
+
+
+def _unquote_file_text(problem: str) -> str:
+    """PyYAML's message without the pieces of the file it quotes (a tag, an alias, a
+    character); quoted punctuation (',' or ']') and token kinds ('<stream end>') are grammar."""
+    def keep(match: re.Match[str]) -> str:
+        quoted = match.group(1)[1:-1]
+        return match.group(0) if quoted.startswith("<") or not re.search(r"\w", quoted) else ""
+    return _QUOTED.sub(keep, problem)
+
+
+def _duplicate_keys(node: yaml.Node, path: str, seen_nodes: set[int]) -> list[str]:
+    """Every mapping key declared twice: PyYAML silently keeps the last, so a user
+    declared masked, then admin, would be admin."""
+    if id(node) in seen_nodes:  # an alias: checked where its anchor is
+        return []
+    seen_nodes.add(id(node))
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` exists to be overridden
+                continue
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+            here = f"{path}.{name}" if path else name
+            if isinstance(key, yaml.ScalarNode) and name in lines:
+                problems.append(f"{here}: declared twice (lines {lines[name]} and {key.start_mark.line + 1}); "
+                                "keep one")
+            lines.setdefault(name, key.start_mark.line + 1)
+            problems += _duplicate_keys(value, here, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, f"{path}[{i}]", seen_nodes)
+    return problems
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """Where and what, never the text: the file may be a private key or /etc/shadow."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = _unquote_file_text(getattr(exc, "problem", None) or "")
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{path}: not valid YAML{where}" + (f": {problem}" if problem else "")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not a YAML file: not UTF-8 text (byte {exc.start})"]) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        duplicates = _duplicate_keys(node, "", set())
+        if duplicates:
+            raise ConfigError(duplicates)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ConfigError([_yaml_error(path, exc)]) from None
+    finally:
+        loader.dispose()
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    doc = _read_yaml(path)
+    if not isinstance(doc, dict) or not set(doc) & set(TOP_KEYS):
+        # Whatever file this is, none of it is shown.
+        raise ConfigError([f"{path}: not an anonproxy configuration: expected a YAML mapping with some of "
+                           f"the keys {', '.join(TOP_KEYS)}"])
     c = _Checker(path.resolve().parent)
-    top = c.mapping(doc, "(top)", ("listen", "database", "tls", "backend", "limits", "tokenization", "users",
-                                   "roles"))
+    top = c.mapping(doc, "(top)", TOP_KEYS)
     host, port = DEFAULT_LISTEN
     if "listen" in top:
         try:
             host, port = parse_listen(top["listen"])
         except ValueError as exc:
             c.fail("listen", str(exc))
-    tls = None
-    if "tls" in top:
-        body = c.mapping(top["tls"], "tls", ("cert", "key"))
-        tls = TLSConfig(c.file(body.get("cert", ""), "tls.cert"), c.file(body.get("key", ""), "tls.key"))
+    tls = _check_tls(c, top["tls"]) if "tls" in top else None
     ram = system_memory()
     backend = _check_backend(c, top.get("backend"), ram)
     limits = _check_limits(c, top.get("limits"), backend, ram)
     roles = _check_roles(c, top.get("roles") or {})
-    users = _check_users(c, top.get("users") or {}, roles)
+    users = _check_users(c, top.get("users") or {}, roles, tls, _tls_roles(c, top.get("roles"), tls))
     token_key = _check_tokenization(c, top.get("tokenization"), roles)
     database = top.get("database", "postgres")
     if not isinstance(database, str) or not database:

@@ -1,17 +1,22 @@
-"""Start-up and authentication: SSL negotiation, the StartupMessage, SCRAM-SHA-256,
-and the settings a session starts with. Runs before any statement; what it
-accepts decides who the session is."""
+"""Start-up and authentication: SSL negotiation, the StartupMessage, TLS when
+required, SCRAM-SHA-256(-PLUS), and the settings a session starts with. Runs
+before any statement; what it accepts decides who the session is."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import logging
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, NoReturn
 
 from proxy.errors import Fatal
 from proxy.settings import Settings
 from proxy.wire import messages as m
-from proxy.wire.scram import MECHANISM, ScramError, ScramServer, mock_verifier
+from proxy.wire.scram import DEFAULT_ITERATIONS, ScramError, ScramServer, mechanisms, mock_verifier
 
 if TYPE_CHECKING:
+    from proxy.config import Config
     from proxy.session import Session
 
 log = logging.getLogger("anonproxy.session")
@@ -55,10 +60,13 @@ async def _begin_session(session: Session, msg: m.StartupMessage) -> None:
     session.user = params.get("user", "")
     if not session.user:
         raise Fatal("28000", "no PostgreSQL user name specified in startup packet")
+    if not session._tls and _requires_tls(session.server.config, session.user, session.server.secret):
+        await _refuse_plaintext(session)
     await _authenticate(session)
     database = params.get("database") or session.user
     if database != session.server.config.database:
         raise Fatal("3D000", f'database "{database}" does not exist')
+    session.server.admit(session)  # a place among limits.max_connections, or 53300
     startup = {k: v for k, v in params.items() if k not in ("user", "database", "options")}
     startup.update(_options_settings(params.get("options", "")))
     user = session.server.config.users[session.user]
@@ -72,19 +80,62 @@ async def _begin_session(session: Session, msg: m.StartupMessage) -> None:
     log.info("session %d: user %s connected", session.process_id, session.user)
 
 
+def _requires_tls(config: Config, name: str, secret: bytes) -> bool:
+    """Whether a login by this name must come over TLS, decided before any password
+    is exchanged (PostgreSQL's hostssl). An unknown name gets the answer a configured
+    one would, with the same odds: a stable coin keyed by the server secret, weighted
+    by the share of users that require TLS. Answering unknown names always one way
+    would tell them from the users answered the other way."""
+    if config.tls is not None and config.tls.require:
+        return True
+    user = config.users.get(name)
+    if user is not None:
+        return user.require_tls
+    share = sum(u.require_tls for u in config.users.values()) / max(len(config.users), 1)
+    coin = hmac.new(secret, b"require_tls:" + name.encode(), hashlib.sha256).digest()
+    return int.from_bytes(coin[:8], "big") < share * (1 << 64)
+
+
+async def _refuse_plaintext(session: Session) -> NoReturn:
+    log.warning("session %d: plaintext connection refused for user %r from %s: TLS is required",
+                session.process_id, session.user, _peer(session))
+    raise Fatal("28000", f'connection requires TLS (SSL) for user "{session.user}"',
+                hint="Connect with sslmode=require (or verify-full).")
+
+
+def _peer(session: Session) -> str:
+    peer = session.writer.get_extra_info("peername")
+    return str(peer[0]) if peer else "unknown"
+
+
+def _usual_iterations(config: Config) -> int:
+    """The iteration count most configured users have: an unknown user's mock gets it too."""
+    counts = Counter(u.verifier.iterations for u in config.users.values())
+    return counts.most_common(1)[0][0] if counts else DEFAULT_ITERATIONS
+
+
+def _channel_binding(session: Session) -> bytes | None:
+    """Our certificate's tls-server-end-point hash on a TLS connection, else None."""
+    context = session.server.ssl_context
+    return context.end_point if session._tls and context is not None else None
+
+
 async def _authenticate(session: Session) -> None:
-    user = session.server.config.users.get(session.user)
-    verifier = user.verifier if user else mock_verifier(session.user, session.server.secret)
-    scram = ScramServer(verifier, valid=user is not None)
-    failed = Fatal("28P01", f'password authentication failed for user "{session.user}"')
-    session.send(m.authentication_sasl([MECHANISM]))
+    config = session.server.config
+    user = config.users.get(session.user)
+    verifier = user.verifier if user else mock_verifier(session.user, session.server.secret,
+                                                        _usual_iterations(config))
+    cb_data = _channel_binding(session)
+    offered = mechanisms(cb_data)
+    session.send(m.authentication_sasl(offered))
     await session.flush()
     first = await session.next_message()
     if not isinstance(first, m.AuthResponse):
         raise m.ProtocolError("expected SASL response")
     mechanism, data = m.parse_sasl_initial(first.payload)
-    if mechanism != MECHANISM:
+    if mechanism not in offered:
         raise Fatal("28000", f"SASL authentication mechanism {mechanism} is not supported")
+    scram = ScramServer(verifier, valid=user is not None, mechanism=mechanism, cb_data=cb_data)
     try:
         session.send(m.authentication_sasl_continue(scram.handle_client_first(data)))
         await session.flush()
@@ -92,10 +143,19 @@ async def _authenticate(session: Session) -> None:
         if not isinstance(final, m.AuthResponse):
             raise m.ProtocolError("expected SASL response")
         session.send(m.authentication_sasl_final(scram.handle_client_final(final.payload)))
-    except ScramError:
-        log.info("session %d: authentication failed for user %s", session.process_id, session.user)
-        raise failed from None
+    except ScramError as exc:
+        await _fail(session, "no such user" if user is None else str(exc))
     session.send(m.authentication_ok())
+
+
+async def _fail(session: Session, reason: str) -> NoReturn:
+    """A failed login: logged whatever the verbosity, the name escaped (%r) so that
+    no name can forge a log line, never a password or a proof; answered after
+    limits.auth_delay, which costs a guesser that much per attempt."""
+    log.warning("session %d: password authentication failed for user %r from %s: %s",
+                session.process_id, session.user, _peer(session), reason)
+    await asyncio.sleep(session.server.config.limits.auth_delay_ms / 1000)
+    raise Fatal("28P01", f'password authentication failed for user "{session.user}"')
 
 
 def _options_settings(options: str) -> dict[str, str]:

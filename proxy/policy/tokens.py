@@ -17,12 +17,19 @@ import sqlglot
 from sqlglot import exp
 
 MIN_KEY_BYTES = 32
+# A random key of 32 bytes has about 30 distinct byte values, and fewer than 16
+# with odds below 1e-15; fewer means a repeated character or a short repeated
+# pattern (64 times "a", "0123456789abcdef" four times), which no generator makes.
+MIN_DISTINCT_BYTES = 16
 TOKEN_HEX_DIGITS = 16  # text tokens: 64 bits, plenty to keep millions of values apart
 INTEGER_HEX_DIGITS = 15  # integer tokens: 60 bits, always a positive BIGINT
 
 
 class TokenKeyError(Exception):
     """The key is missing or too weak (the message never contains it)."""
+
+
+GENERATE = f"`openssl rand -hex {MIN_KEY_BYTES}`"
 
 
 def _decode_key(text: str, source: str) -> bytes:
@@ -33,7 +40,10 @@ def _decode_key(text: str, source: str) -> bytes:
         key = text.encode("utf-8")
     if len(key) < MIN_KEY_BYTES:
         raise TokenKeyError(f"the key in {source} is too short: use at least {MIN_KEY_BYTES} bytes "
-                            f"(e.g. {MIN_KEY_BYTES * 2} hex digits from `openssl rand -hex {MIN_KEY_BYTES}`)")
+                            f"(e.g. {MIN_KEY_BYTES * 2} hex digits from {GENERATE})")
+    if len(set(key)) < MIN_DISTINCT_BYTES:
+        raise TokenKeyError(f"the key in {source} is too weak: it has fewer than {MIN_DISTINCT_BYTES} distinct "
+                            f"byte values (a repeated character or pattern); generate one with {GENERATE}")
     return key
 
 

@@ -45,11 +45,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _output_of(process: subprocess.Popen) -> str:
+    log = getattr(process, "log_path", None)
+    if log is not None:
+        return Path(log).read_text(errors="replace")
+    return process.stderr.read() if process.stderr else ""
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"anonproxy exited early:\n{process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(f"anonproxy exited early:\n{_output_of(process)}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -102,6 +109,7 @@ def write_config(directory: Path, db: Path | str, extra: str = "", key: bytes | 
                else f'{{type: duckdb, path: "{db}"}}')
     key_file = directory / "token.key"
     key_file.write_text((key or b"test-key-0123456789abcdef0123456789abcdef").hex())
+    key_file.chmod(0o600)  # a key readable by others is refused
     config = directory / "proxy.yaml"
     config.write_text(f"""
 database: demo
@@ -116,10 +124,14 @@ users:
 
 def start_proxy(config: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
     port = port or free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # Output to a file: a pipe nobody reads fills at 64 KB (failed logins are logged) and freezes the proxy.
+    log_path = config.parent / f"proxy-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process.log_path = log_path  # type: ignore[attr-defined]
     wait_for_port("127.0.0.1", port, process)
     return process, port
 

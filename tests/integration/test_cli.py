@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 from proxy.wire.scram import ScramServer, Verifier
 from tests.integration.conftest import ROOT, free_port, wait_for_port, write_config
+from tests.integration.test_tls import self_signed
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -79,10 +81,12 @@ def test_serve_listen_flag_overrides_and_ctrl_c_stops_cleanly(tmp_path, demo_db)
     assert "Traceback" not in err
 
 
-def test_serve_reports_a_busy_port(tmp_path, demo_db, proxy):
-    out = anonproxy("serve", "--config", str(write_config(tmp_path, demo_db)), "--listen", f"127.0.0.1:{proxy.port}")
+def test_serve_reports_a_busy_port(tmp_path, demo_db):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        out = anonproxy("serve", "--config", str(write_config(tmp_path, demo_db)), "--listen", f"127.0.0.1:{port}")
     assert out.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{proxy.port}" in out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
 
 
 def test_explain_shows_decisions_and_never_the_key(tmp_path, demo_db):
@@ -112,3 +116,74 @@ def test_explain_shows_decisions_and_never_the_key(tmp_path, demo_db):
     assert "refused: 42883 function typeof is not allowed" in traced.stdout
     unknown = anonproxy("explain", "--config", str(config), "--user", "nobody", "SELECT 1")
     assert unknown.returncode == 2 and "no user 'nobody'" in unknown.stderr
+
+
+# --- check refuses what would weaken the server, and never prints a secret -------------
+
+
+def check_problems(config) -> str:
+    out = anonproxy("check", str(config))
+    assert out.returncode == 2 and out.stdout == "", out
+    return out.stderr
+
+
+def test_check_refuses_a_token_key_others_can_read(tmp_path, demo_db):
+    config = write_config(tmp_path, demo_db)
+    key = tmp_path / "token.key"
+    key.chmod(0o644)
+    err = check_problems(config)
+    assert (f"tokenization.key_file: {key} has group or world access (mode 0644)" in err
+            and f"fix: chmod 600 {key}" in err)
+    assert key.read_text().strip() not in err
+
+
+def test_check_never_prints_the_file_it_cannot_parse(tmp_path):
+    _, private_key = self_signed(tmp_path)
+    secret_lines = [line for line in private_key.read_text().splitlines() if "-----" not in line]
+    err = check_problems(private_key)
+    assert "not an anonproxy configuration" in err
+    assert not any(line in err for line in secret_lines)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("users:\n  alice: {password: SECRET-SECRET, role: [admin}\n")
+    err = check_problems(broken)
+    assert f"{broken}: not valid YAML at line 2, column" in err and "SECRET" not in err
+
+
+def test_check_refuses_a_user_declared_twice(tmp_path, demo_db):
+    config = write_config(tmp_path, demo_db)
+    text = config.read_text()
+    masked = next(line for line in text.splitlines() if line.startswith("  analyst: {role: analyst,"))
+    text = text.replace(masked, masked + "\n" + masked.replace("{role: analyst,", "{role: admin,"))
+    config.write_text(text)
+    line = text.splitlines().index(masked) + 1
+    assert f"users.analyst: declared twice (lines {line} and {line + 1}); keep one" in check_problems(config)
+
+
+def test_check_refuses_a_weak_token_key(tmp_path, demo_db):
+    config = write_config(tmp_path, demo_db, key=b"a" * 32)
+    err = check_problems(config)
+    assert "tokenization.key_file: the key in" in err and "too weak" in err
+    assert (b"a" * 32).hex() not in err
+
+
+def test_check_loads_the_tls_pair(tmp_path, demo_db):
+    self_signed(tmp_path, "one")
+    self_signed(tmp_path, "two")
+    good = write_config(tmp_path, demo_db, extra="tls: {cert: one.crt, key: one.key, require: true}\n")
+    ok = anonproxy("check", str(good))
+    assert ok.returncode == 0 and "TLS required" in ok.stdout, ok.stderr
+    good.write_text(good.read_text().replace("key: one.key", "key: two.key"))
+    err = check_problems(good)
+    assert f"tls: the private key {tmp_path / 'two.key'} does not match the certificate {tmp_path / 'one.crt'}" in err
+    assert "BEGIN" not in err
+
+
+def test_check_refuses_weak_verifiers_and_passwd_does_not_make_them(tmp_path, demo_db):
+    from proxy.wire.scram import make_verifier
+    config = write_config(tmp_path, demo_db)
+    text = config.read_text()
+    line = next(line for line in text.splitlines() if line.startswith("  admin: {role: admin,"))
+    config.write_text(text.replace(line, f'  admin: {{role: admin, password: "{make_verifier("pw", iterations=1)}"}}'))
+    assert "users.admin.password: the verifier has 1 iterations; at least 4096" in check_problems(config)
+    out = anonproxy("passwd", "--iterations", "1", stdin="pw\n")
+    assert out.returncode == 2 and "at least 4096" in out.stderr and out.stdout == ""

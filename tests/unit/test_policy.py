@@ -4,7 +4,6 @@ import datetime as dt
 
 import duckdb
 import pytest
-import sqlglot
 from sqlglot import exp
 
 from proxy.policy import tokens
@@ -106,10 +105,28 @@ def test_keys_are_checked_and_never_echoed(monkeypatch, tmp_path):
     with pytest.raises(tokens.TokenKeyError) as info:
         tokens.load_key(env="TOKEN_KEY")
     assert "abcd" not in str(info.value) and "too short" in str(info.value)
-    monkeypatch.setenv("TOKEN_KEY", "ab" * 32)
-    assert tokens.load_key(env="TOKEN_KEY") == b"\xab" * 32
+    key = bytes(range(7, 39))
+    monkeypatch.setenv("TOKEN_KEY", key.hex())
+    assert tokens.load_key(env="TOKEN_KEY") == key
     with pytest.raises(tokens.TokenKeyError, match="is not set"):
         tokens.load_key(env="NOT_SET_ANYWHERE")
+
+
+@pytest.mark.parametrize("weak", ["a" * 64, "ab" * 32, "0123456789abcdef" * 4, "x" * 40, "0" * 63 + "1"])
+def test_weak_keys_are_refused_without_echoing_them(monkeypatch, weak):
+    # 64 times "a" is hex for 32 bytes of 0xaa: long enough, but one byte value.
+    monkeypatch.setenv("TOKEN_KEY", weak)
+    with pytest.raises(tokens.TokenKeyError, match="too weak") as info:
+        tokens.load_key(env="TOKEN_KEY")
+    assert weak not in str(info.value) and "openssl rand -hex 32" in str(info.value)
+
+
+def test_random_keys_pass_the_weak_key_rule(monkeypatch):
+    import secrets
+    for _ in range(200):
+        key = secrets.token_bytes(32)
+        monkeypatch.setenv("TOKEN_KEY", key.hex())
+        assert tokens.load_key(env="TOKEN_KEY") == key
 
 
 def test_schema_check_names_tables_columns_and_types():
