@@ -6,17 +6,14 @@ income) appears in any answer, error messages included.
 """
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections import Counter
 
 import duckdb
-import psycopg
 import pytest
 
 from proxy.policy.tokens import pads, reference_token
 from tests.integration.conftest import start_proxy, stop_proxy, write_config
-from tests.oracle import BENIGN_NUMBERS, DATE, EMAIL, NAME, PHONE, TEST_KEY, Oracle, run, run_described  # noqa: F401
+from tests.oracle import DATE, TEST_KEY, Oracle, run
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from proxy.config import ConfigError, load_config
 from proxy.errors import SqlError
 from proxy.policy.model import ColumnRule, Role, TablePolicy
 from proxy.rewrite.context import RewriteContext
-from proxy.rewrite.parse import MAX_TYPE_CALL_DEPTH, StatementLimits, parse_statement, split_statements
+from proxy.rewrite.parse import MAX_TYPE_CALL_DEPTH, StatementLimits, split_statements
 from proxy.rewrite.pipeline import plan
 from proxy.running import Interruptible, Registry, Stopped
 from proxy.settings import Settings
