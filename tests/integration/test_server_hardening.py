@@ -308,3 +308,20 @@ def test_a_users_own_max_connections_refuses_its_next_login_not_others(tmp_path,
             c.close()
     finally:
         stop_proxy(process)
+
+
+def test_forty_slow_statements_starve_neither_logins_nor_other_sessions(pg_proxy):
+    """The attack: 32 slow statements held every backend thread, so no one could log in.
+    Now a login needs no thread and the pool has one per possible session."""
+    sleepers = [RawClient(pg_proxy.port, "admin", "demo", PASSWORDS["admin"]) for _ in range(40)]
+    try:
+        for c in sleepers:
+            c.send(query("SELECT pg_sleep(4)"))
+        time.sleep(0.5)
+        seconds = login_seconds(pg_proxy.port, "dashboard")
+        assert seconds < 1, f"login and SELECT 1 took {seconds:.2f} s"
+        for c in sleepers:
+            assert [code for code, _ in c.read_until_ready()] == ["T", "D", "C", "Z"]
+    finally:
+        for c in sleepers:
+            c.close()
