@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from proxy.backends.base import Backend, BackendError
 from proxy.backends.duckdb import DuckDBBackend
 from proxy.backends.postgres import PostgresBackend
+from proxy.catalog.stores import CatalogStores
 from proxy.config import Config, ConfigError, User
 from proxy.connection_limits import ConnectionLimits
 from proxy.errors import Fatal
@@ -105,6 +106,7 @@ class Server:
         self.message_limits = MessageLimits(statement=config.limits.statement.max_length,
                                             bind=self.limits.max_message)
         self.plans = PlanCache()
+        self.catalogs = CatalogStores(backend)
         workers = _workers(self.limits)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backend")
         _start_all_threads(self.executor, workers)
@@ -201,6 +203,7 @@ class Server:
         self.executor.shutdown(wait=True, cancel_futures=True)
         if self.watchdog is not None:
             self.watchdog.stop()
+        self.catalogs.close()
         self.backend.close()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
+from proxy.catalog.cursor import CatalogCursor
 from proxy.connection_limits import too_many
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
@@ -430,7 +431,7 @@ class Session:
             raise SqlError("42P03", f'cursor "{item.name}" already exists')
         if not item.hold and self.tx.status == "I":
             raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
-        cursor = await self.extra_cursor()
+        cursor = await (self.catalog_cursor(item.query) if item.query.catalog else self.extra_cursor())
         declared = (1,) if item.binary else ()
         try:
             async with self.guard(cursor.cancel, started):
@@ -499,8 +500,17 @@ class Session:
             self.cursor = await self.blocking(self.server.backend.cursor)
         return self.cursor
 
-    async def acquire_cursor(self) -> Cursor:
-        """The session's cursor, or a fresh one while a suspended portal holds it."""
+    async def catalog_cursor(self, query: BackendQuery) -> Cursor:
+        """A cursor on the role's catalog store (built on the login's first catalog statement)."""
+        assert self.ctx is not None
+        store = await self.blocking(self.server.catalogs.get, self.ctx)
+        return await self.blocking(CatalogCursor, store, query.column_oids)
+
+    async def acquire_cursor(self, query: BackendQuery | None = None) -> Cursor:
+        """The session's cursor, or a fresh one while a suspended portal holds it;
+        a catalog statement's own cursor on the catalog store."""
+        if query is not None and query.catalog:
+            return await self.catalog_cursor(query)
         if not self._cursor_lent:
             cursor = await self.session_cursor()
             self._cursor_lent = True
@@ -508,6 +518,9 @@ class Session:
         return await self.extra_cursor()
 
     def release_cursor(self, cursor: Cursor) -> None:
+        if isinstance(cursor, CatalogCursor):
+            self.server.executor.submit(cursor.close)
+            return
         if cursor is self.cursor and not self._renew_cursor:
             self._cursor_lent = False
             return
@@ -539,13 +552,16 @@ class Session:
             raise
 
     def close_extra_cursor(self, cursor: Cursor) -> None:
+        if isinstance(cursor, CatalogCursor):  # not counted: the store is the proxy's own
+            self.server.executor.submit(cursor.close)
+            return
         self._extra_cursors -= 1
         self.server.extra_cursors -= 1
         self.server.executor.submit(cursor.close)
 
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
                           *, describe: bool, started: float | None = None) -> None:
-        cursor = await self.acquire_cursor()
+        cursor = await self.acquire_cursor(query)
         try:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, query.sql, params, formats)
@@ -745,10 +761,15 @@ class Session:
         if not isinstance(stmt.plan, BackendQuery):
             return self._local_columns(stmt.plan)  # a FETCH's columns follow its cursor: not cached
         if stmt.columns is None:
-            cursor = await self.session_cursor()
+            catalog = stmt.plan.catalog
+            cursor = await (self.catalog_cursor(stmt.plan) if catalog else self.session_cursor())
             params = [None] * len(stmt.param_oids)
-            async with self.guard(cursor.cancel):
-                stmt.columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
+            try:
+                async with self.guard(cursor.cancel):
+                    stmt.columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
+            finally:
+                if catalog:
+                    self.release_cursor(cursor)
         return stmt.columns
 
     def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
@@ -773,7 +794,7 @@ class Session:
             return self._local_columns(plan)
         if portal.columns is None:
             self._check_not_failed(plan)
-            cursor = await self.acquire_cursor()
+            cursor = await self.acquire_cursor(plan)
             portal.cursor = cursor
             async with self.guard(cursor.cancel):
                 portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params,

@@ -1,35 +1,42 @@
-"""Catalog questions (pg_catalog, information_schema).
-
-Issue-3 slice: a role that may read every table sees the backend's own
-PostgreSQL-compatible catalog; roles limited to some tables are refused until
-the catalog room answers from the role's visible schema, so no name of a table
-the role may not read leaks through the catalog.
-"""
+"""Catalog questions (pg_catalog, information_schema): recognized here, answered
+from the role's own catalog store, for every role and over either backend."""
 from __future__ import annotations
 
 from sqlglot import exp
 
-from proxy.catalog.duckdb_compat import adapt_catalog_idioms, uses_catalog_idioms
-from proxy.errors import SqlError
+from proxy.catalog.functions import MACROS
+from proxy.catalog.transpile import Transpiled, catalog_relation, transpile
 from proxy.rewrite.context import RewriteContext
 
-CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+_REG_TYPES = frozenset({"REGCLASS", "REGTYPE", "REGNAMESPACE", "REGPROC"})
+_CATALOG_FUNCTIONS = frozenset(MACROS) | {"to_regclass", "to_regtype", "to_regnamespace", "to_regproc"}
 
 
 def is_catalog_table(table: exp.Table, ctx: RewriteContext) -> bool:
-    schema = table.db.lower()
-    if schema in CATALOG_SCHEMAS:
-        return True
-    return not schema and table.name.lower().startswith("pg_") and table.name.lower() not in ctx.tables
+    return isinstance(table.this, exp.Identifier) and catalog_relation(table) is not None \
+        and not (not table.db and table.name.lower() in ctx.tables)
 
 
 def is_catalog_query(tree: exp.Expression, ctx: RewriteContext) -> bool:
-    """Reads the catalog: a pg_catalog or information_schema relation, or a reg* lookup."""
-    return any(is_catalog_table(t, ctx) for t in tree.find_all(exp.Table)) or uses_catalog_idioms(tree)
+    """Reads a catalog relation, or reads no table and asks a catalog function or reg* cast."""
+    tables = [t for t in tree.find_all(exp.Table) if isinstance(t.this, exp.Identifier)]
+    if any(is_catalog_table(t, ctx) for t in tables):
+        return True
+    return not tables and _uses_catalog_idioms(tree)
 
 
-def plan_catalog_query(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
-    if ctx.role.tables is not None:
-        raise SqlError("0A000", f'catalog queries are not available to role "{ctx.role.name}" yet',
-                       hint="Query the tables your role may read directly.")
-    return adapt_catalog_idioms(tree) if ctx.dialect == "duckdb" else tree
+def _uses_catalog_idioms(tree: exp.Expression) -> bool:
+    for node in tree.find_all(exp.Anonymous, exp.DataType, exp.ObjectIdentifier):
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _CATALOG_FUNCTIONS:
+            return True
+        if isinstance(node, exp.ObjectIdentifier) and node.name.upper() in _REG_TYPES:
+            return True
+        kind = node.args.get("kind") if isinstance(node, exp.DataType) else None
+        if isinstance(kind, exp.Dot) and kind.expression.name.upper() in _REG_TYPES:
+            return True
+    return False
+
+
+def plan_catalog_query(tree: exp.Expression, ctx: RewriteContext) -> Transpiled:
+    ctx.note("catalog", "answered from the role's own catalog of its visible schema")
+    return transpile(tree)

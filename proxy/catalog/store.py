@@ -8,12 +8,15 @@ OID is kept so results can be described with PostgreSQL's types.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Mapping, Sequence
 
 import duckdb
 
-from proxy.catalog.definitions import definitions, pg_types
+from proxy.catalog.definitions import CatalogColumn, definitions, pg_types
+from proxy.catalog.functions import install_functions
+from proxy.catalog.missing import MISSING_RELATIONS
 from proxy.catalog.model import VisibleColumn, catalog_rows
 
 SCHEMA = "pgcat"
@@ -31,6 +34,7 @@ _DUCKDB_TYPES = {
 class CatalogStore:
     connection: duckdb.DuckDBPyConnection
     column_types: Mapping[str, Mapping[str, int]]  # table in pgcat -> column -> PostgreSQL type OID
+    shapes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # result shapes, for DuckDBCursor
 
     def close(self) -> None:
         self.connection.close()
@@ -40,6 +44,12 @@ def table_name(relation: str) -> str:
     """pg_catalog.pg_class -> pg_class; information_schema.columns -> information_schema_columns."""
     schema, name = relation.split(".")
     return name if schema == "pg_catalog" else f"{schema}_{name}"
+
+
+@cache
+def relations() -> Mapping[str, tuple[CatalogColumn, ...]]:
+    """Every relation the store holds, by its PostgreSQL name ("pg_catalog.pg_class")."""
+    return {**definitions().relations, **MISSING_RELATIONS}
 
 
 def duckdb_type(type_oid: int) -> str:
@@ -58,14 +68,25 @@ def build_store(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Map
     connection.execute(f"CREATE SCHEMA {SCHEMA}")
     rows = catalog_rows(tables, primary_keys, database=database, user=user)
     types = {}
-    for relation, columns in definitions().relations.items():
+    for relation, columns in relations().items():
         name = table_name(relation)
         types[name] = {c.name: c.wire_oid for c in columns}
         column_types = [duckdb_type(c.wire_oid) for c in columns]
         ddl = ", ".join(f'"{c.name}" {t}' for c, t in zip(columns, column_types))
         connection.execute(f"CREATE TABLE {SCHEMA}.{name} ({ddl})")
-        _insert(connection, name, column_types, rows[relation])
+        _insert(connection, name, column_types, rows.get(relation, []))
+    install_functions(connection)
+    _lock_down(connection)
     return CatalogStore(connection, types)
+
+
+def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:
+    """Client SQL runs here: no files, network or extensions, little memory, and
+    no way to change that (defence in depth behind transpile's allow-list)."""
+    for setting in ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
+                    "SET autoload_known_extensions = false", "SET memory_limit = '256MB'", "SET threads = 1",
+                    "SET lock_configuration = true"):
+        connection.execute(setting)
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, name: str, types: list[str], rows: list[tuple]) -> None:

@@ -34,9 +34,11 @@ _DECLARE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class BackendQuery:
-    sql: str  # in the backend's dialect
+    sql: str  # in the backend's dialect, or DuckDB's over the role's catalog store
     param_oids: tuple[int, ...]
     cacheable: bool = True
+    catalog: bool = False  # runs on the role's catalog store, not the backend
+    column_oids: tuple[int | None, ...] = ()  # catalog statements: each output column's catalog type, if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +71,10 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
     param_oids = infer_param_types(tree, declared, ctx)
     tree = answer_session_functions(tree, ctx)
     if is_catalog_query(tree, ctx):
-        tree = name_output_columns(plan_catalog_query(tree, ctx))
-    else:
-        for rewrite_pass in PASSES:
-            tree = rewrite_pass(tree, ctx)
+        transpiled = plan_catalog_query(name_output_columns(tree, ctx), ctx)
+        return BackendQuery(transpiled.sql, param_oids, cacheable, catalog=True, column_oids=transpiled.column_oids)
+    for rewrite_pass in PASSES:
+        tree = rewrite_pass(tree, ctx)
     return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable)
 
 

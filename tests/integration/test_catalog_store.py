@@ -3,11 +3,11 @@ it, and for a table declared on a real PostgreSQL 15 server its rows equal
 PostgreSQL's own."""
 from __future__ import annotations
 
+import duckdb
 import pytest
 
-from proxy.catalog.definitions import definitions
 from proxy.catalog.model import VisibleColumn
-from proxy.catalog.store import build_store, table_name
+from proxy.catalog.store import build_store, relations, table_name
 
 BOOL, INT2, INT4, INT8, TEXT, VARCHAR, BPCHAR, NUMERIC = 16, 21, 23, 20, 25, 1043, 1042, 1700
 FLOAT8, DATE, TIMESTAMP, TIMESTAMPTZ, TEXT_ARRAY = 701, 1082, 1114, 1184, 1009
@@ -43,7 +43,7 @@ def query(store, sql: str) -> list[tuple]:
 def test_every_relation_is_a_table_even_when_empty(store):
     tables = {name for (name,) in query(store, "SELECT table_name FROM information_schema.tables"
                                                " WHERE table_schema = 'pgcat'")}
-    assert tables == {table_name(r) for r in definitions().relations}
+    assert tables == {table_name(r) for r in relations()}  # the extracted ones and those psql adds
     assert query(store, "SELECT count(*) FROM pgcat.pg_trigger") == [(0,)]
 
 
@@ -156,3 +156,13 @@ def test_rows_equal_postgresql_own(postgres, sql, rel):
 def test_information_schema_columns_equal_postgresql_own(postgres):
     mine, theirs = both(postgres, INFO_COLUMNS, "information_schema.", "pgcat.information_schema_")
     assert theirs and mine == theirs
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM read_text('/etc/hostname')", "ATTACH '/tmp/x.duckdb' AS x",
+                                 "INSTALL httpfs", "SET enable_external_access = true",
+                                 "COPY pgcat.pg_class TO '/tmp/anonproxy-catalog-leak.csv'"])
+def test_the_store_reaches_no_file_extension_or_setting(store, sql):
+    """Client SQL runs on the store (transpiled, behind an allow-list): as a second wall,
+    the store itself has no external access, autoloading or changeable configuration."""
+    with pytest.raises(duckdb.Error):
+        store.connection.cursor().execute(sql)

@@ -72,8 +72,8 @@ ATTACKS = [
     ("SELECT current_query()", "error"),
     ("SELECT getenv('HOME')", "error"),
     ("SELECT current_setting('TimeZone')", "rows"),
-    ("SELECT * FROM pg_catalog.pg_class", "error"),
-    ("SELECT * FROM information_schema.columns", "error"),
+    ("SELECT * FROM pg_catalog.pg_class", "rows"),  # the role's own catalog: its visible schema only
+    ("SELECT * FROM information_schema.columns", "rows"),
     ("SELECT 1; SELECT email, phone FROM customers", "rows"),
     ("SELECT /* full_name */ email -- , full_name\n FROM customers", "rows"),
     ("SELECT * FROM customers c JOIN calls k ON c.customer_id = k.customer_id LIMIT 50", "rows"),

@@ -83,12 +83,20 @@ def test_a_syntax_error_anywhere_plans_nothing_and_maps_the_position():
     ("SELECT * FROM read_csv('/etc/passwd')", "42501", "table function READ_CSV('/etc/passwd') is not allowed"),
     ("SELECT * FROM cell_towers WHERE city IN (SELECT full_name FROM customers)", "42P01",
      'relation "customers" does not exist'),
-    ("SELECT * FROM pg_catalog.pg_class", "0A000", 'catalog queries are not available to role "r" yet'),
+    ("SELECT * FROM pg_catalog.pg_class, cell_towers", "0A000", "a statement may read the catalog or tables, not both"),
+    ("SELECT * FROM pg_catalog.pg_nope", "42P01", 'relation "pg_catalog.pg_nope" does not exist'),
 ])
 def test_guard_refusals(text, code, message):
     with pytest.raises(SqlError) as info:
         plan(text, ctx(tables=["cell_towers"]))
     assert (info.value.sqlstate, info.value.message) == (code, message)
+
+
+def test_catalog_statements_run_on_the_role_catalog_store():
+    [query] = plan("SELECT relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^x$'",
+                   ctx(tables=["cell_towers"]))
+    assert query.catalog and query.column_oids == (19,)
+    assert "pgcat.pg_class" in query.sql and "REGEXP" in query.sql.upper()
 
 
 def test_cte_named_like_a_forbidden_table_is_only_the_cte():

@@ -1,0 +1,84 @@
+"""The helper functions catalog statements call, as DuckDB macros on a store.
+
+Each answers as PostgreSQL 15 would for the role's catalog, from the store's own
+rows: user names from pg_roles, type names from PostgreSQL's format_type, key
+definitions from pg_constraint. Functions about things the proxy never exposes
+(defaults, comments, sizes, publications) answer as for an object without them.
+Parameter names start with an underscore so they never shadow a catalog column
+inside the macros' subqueries.
+"""
+from __future__ import annotations
+
+import duckdb
+
+from proxy.catalog.definitions import definitions
+
+_NULL = "CAST(NULL AS VARCHAR)"
+_TYPE_NAME = "coalesce((SELECT name FROM pgfn.type_names WHERE oid = _t), '???')"
+# format_type's typmod rendering for the types whose typmod PostgreSQL prints.
+_FORMAT_TYPE = f"""CASE
+    WHEN _t IS NULL THEN NULL
+    WHEN _m IS NULL OR _m < 0 THEN {_TYPE_NAME}
+    WHEN _t = 1043 THEN 'character varying(' || (_m - 4) || ')'
+    WHEN _t = 1042 THEN 'character(' || (_m - 4) || ')'
+    WHEN _t = 1700 THEN 'numeric(' || ((_m - 4) >> 16) || ',' || ((_m - 4) & 65535) || ')'
+    WHEN _t = 1114 THEN 'timestamp(' || _m || ') without time zone'
+    WHEN _t = 1184 THEN 'timestamp(' || _m || ') with time zone'
+    WHEN _t = 1083 THEN 'time(' || _m || ') without time zone'
+    WHEN _t = 1266 THEN 'time(' || _m || ') with time zone'
+    ELSE {_TYPE_NAME} END"""
+_CONSTRAINT_DEF = """(SELECT 'PRIMARY KEY (' || string_agg(a.attname, ', ' ORDER BY list_position(k.conkey, a.attnum)) || ')'
+    FROM pgcat.pg_constraint k JOIN pgcat.pg_attribute a ON a.attrelid = k.conrelid AND list_contains(k.conkey, a.attnum)
+    WHERE k.oid = _c)"""
+_INDEX_DEF = """(SELECT x.indexdef FROM pgcat.pg_indexes x JOIN pgcat.pg_class c ON c.relname = x.indexname
+    WHERE c.oid = _i)"""
+
+MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, body)
+    "pg_get_userbyid": [("_r", "coalesce((SELECT rolname FROM pgcat.pg_roles WHERE oid = _r), "
+                                "'unknown (OID=' || _r || ')')")],
+    "pg_table_is_visible": [("_r", "EXISTS (SELECT 1 FROM pgcat.pg_class WHERE oid = _r AND relnamespace = 2200)")],
+    "pg_type_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_type WHERE oid = _t)")],
+    "format_type": [("_t, _m", _FORMAT_TYPE)],
+    "obj_description": [("_o", _NULL), ("_o, _c", _NULL)],
+    "col_description": [("_o, _n", _NULL)],
+    "shobj_description": [("_o, _c", _NULL)],
+    "pg_get_expr": [("_e, _r", _NULL), ("_e, _r, _p", _NULL)],
+    "pg_get_indexdef": [("_i", _INDEX_DEF), ("_i, _n, _p", f"CASE WHEN _n = 0 THEN {_INDEX_DEF} END")],
+    "pg_get_constraintdef": [("_c", _CONSTRAINT_DEF), ("_c, _p", _CONSTRAINT_DEF)],
+    "pg_get_statisticsobjdef_columns": [("_o", _NULL)],
+    "pg_get_viewdef": [("_v", _NULL), ("_v, _p", _NULL)],
+    "pg_get_serial_sequence": [("_t, _c", _NULL)],
+    "pg_relation_is_publishable": [("_r", "false")],
+    "pg_encoding_to_char": [("_e", "CASE _e WHEN 6 THEN 'UTF8' WHEN 0 THEN 'SQL_ASCII' ELSE '' END")],
+    "pg_tablespace_location": [("_t", "''")],
+    "current_schemas": [("_implicit", "CASE WHEN _implicit THEN ['pg_catalog', 'public'] ELSE ['public'] END")],
+    "array_upper": [("_a, _d", "CASE WHEN _d = 1 AND len(_a) > 0 THEN len(_a) END")],
+    "array_lower": [("_a, _d", "CASE WHEN _d = 1 AND len(_a) > 0 THEN 1 END")],
+    "quote_ident": [("_s", "CASE WHEN regexp_full_match(_s, '[a-z_][a-z0-9_$]*') THEN _s "
+                           "ELSE '\"' || replace(_s, '\"', '\"\"') || '\"' END")],
+    # Everything in the role's catalog is its to read: it is exactly what it may read.
+    "has_table_privilege": [("_t, _p", "true"), ("_u, _t, _p", "true")],
+    "has_schema_privilege": [("_s, _p", "true"), ("_u, _s, _p", "true")],
+    "has_database_privilege": [("_d, _p", "true"), ("_u, _d, _p", "true")],
+    "has_column_privilege": [("_t, _c, _p", "true"), ("_u, _t, _c, _p", "true")],
+    "has_function_privilege": [("_f, _p", "true"), ("_u, _f, _p", "true")],
+    # Sizes would tell row counts of tables whose rows the role may not see one by one.
+    "pg_relation_size": [("_r", "0"), ("_r, _f", "0")],
+    "pg_total_relation_size": [("_r", "0")],
+    "pg_table_size": [("_r", "0")],
+    "pg_indexes_size": [("_r", "0")],
+    "pg_database_size": [("_d", "0")],
+    "pg_size_pretty": [("_n", "_n || ' bytes'")],
+}
+
+
+def install_functions(connection: duckdb.DuckDBPyConnection) -> None:
+    """Macros in DuckDB's main schema, which shadows DuckDB's own pg_catalog
+    functions of the same names (its format_type names DuckDB's types)."""
+    connection.execute("CREATE SCHEMA pgfn")  # helper data, unreachable: catalog statements read only pgcat
+    connection.execute("CREATE TABLE pgfn.type_names (oid BIGINT, name VARCHAR)")
+    connection.execute("INSERT INTO pgfn.type_names SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[])",
+                       [list(definitions().type_names), list(definitions().type_names.values())])
+    for name, overloads in MACROS.items():
+        bodies = ", ".join(f"({params}) AS {body}" for params, body in overloads)
+        connection.execute(f"CREATE MACRO {name}{bodies}")
