@@ -441,7 +441,11 @@ def cases(draw, pool: list[Single], role: str) -> Case:
     if role == "dashboard":
         strict = True
     elif role == "analyst":
-        strict = (not visible) or pair == "income" or s.masked_for_analyst
+        # A token is in `calls` for everyone (calls has no k-filter): whether a token exists
+        # is no secret there, so a person outside the k-filter is not hidden from a statement
+        # that reads calls and names them by token (README: what masked does not protect).
+        seen_through_calls = s.style == "token" and "calls" in built.sql
+        strict = (not visible and not seen_through_calls) or pair == "income" or s.masked_for_analyst
     else:
         strict = built.positive
     targets = [person]
@@ -476,16 +480,43 @@ def judge(case: Case, role: str, client: Client, oracle: Oracle, outcomes: Count
     for a in answers:
         found += a.internal_problems()
         found += oracle.judge(a)
-        found += oracle.singled_out(a, case.targets)
+    found += _singled_out(answers, case, oracle)
     if len(answers) == 2:
-        first, second = answers
-        if first.outcome(exact=case.exact) != second.outcome(exact=case.exact):
-            found.append(f"the outcome depends on the hidden {case.pair} ({case.single.style}): "
-                         f"{_describe(first)} <> {_describe(second)}")
-        if case.timing and abs(first.elapsed - second.elapsed) > TIME_SLACK:
-            found.append(f"the time depends on the hidden {case.pair}: {first.elapsed:.2f} s <> {second.elapsed:.2f} s")
+        found += _pair_differs(answers, case, client, outcomes)
     return [f"{f}\n      statement: {answers[0].sql}" + (f"\n      twin:      {answers[1].sql}" if len(answers) == 2 else "")
             for f in dict.fromkeys(found)]
+
+
+def _singled_out(answers: list[Answer], case: Case, oracle: Oracle) -> list[str]:
+    """Judge 2, where a twin ran: a number equal to the person's income counts only if the
+    twin (which singles out nobody) does not show it too (a count can equal an income)."""
+    found = oracle.singled_out(answers[0], case.targets)
+    if len(answers) == 2:
+        also_in_twin = set(oracle.singled_out(answers[1], case.targets))
+        found = [f for f in found if f not in also_in_twin]
+    return found
+
+
+def _pair_differs(answers: list[Answer], case: Case, client: Client, outcomes: Counter | None) -> list[str]:
+    """The pair judge. A difference is rechecked before it is a finding: a statement whose own
+    answer changes from run to run (string_agg's order, window ties over binned values) tells
+    nothing by differing from its twin; a time difference must survive the best of three."""
+    first, second = answers
+    found = []
+    if first.outcome(exact=case.exact) != second.outcome(exact=case.exact):
+        stable = all(client.run(a.sql, watchdog=WATCHDOG).outcome(exact=case.exact) == a.outcome(exact=case.exact)
+                     for a in answers)
+        if not stable:
+            if outcomes is not None:
+                outcomes["nondeterministic (pair not judged)"] += 1
+        else:
+            found.append(f"the outcome depends on the hidden {case.pair} ({case.single.style}): "
+                         f"{_describe(first)} <> {_describe(second)}")
+    if case.timing and abs(first.elapsed - second.elapsed) > TIME_SLACK:
+        best = [min([a.elapsed] + [client.run(a.sql, watchdog=WATCHDOG).elapsed for _ in range(2)]) for a in answers]
+        if abs(best[0] - best[1]) > TIME_SLACK:
+            found.append(f"the time depends on the hidden {case.pair}: best of three {best[0]:.2f} s <> {best[1]:.2f} s")
+    return found
 
 
 def _describe(a: Answer) -> str:
