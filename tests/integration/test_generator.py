@@ -177,6 +177,7 @@ class Built:
     limit: bool = False
     timing: bool = False
     uses_person: bool = False
+    differencing: bool = False  # subtracts aggregates: aggregate mode's stated limit
 
 
 @dataclass
@@ -284,6 +285,7 @@ def core_select(draw, s: Single, columns: int | None = None) -> Built:
             expr = f"{agg} - {agg} FILTER (WHERE NOT ({{P}}))"
             items.append(expr if aggregate else f"{expr} OVER ()")
             built.positive = False  # differencing: the reporter's pair may differ (DESIGN.md 3.4)
+            built.differencing = True
         elif kind == "case":
             expr = draw(st.sampled_from([f"CASE WHEN {{P}} THEN {a}annual_income ELSE 0 END",
                                          "CASE WHEN {P} THEN 1 ELSE 0 END",
@@ -448,7 +450,9 @@ def cases(draw, pool: list[Single], role: str) -> Case:
         strict = (not visible and not seen_through_calls) or pair == "income" or s.masked_for_analyst
     else:
         strict = built.positive
-    targets = [person]
+    # The reporter may receive the person's income through differencing (DESIGN.md 3.4):
+    # judge 2 looks for it only where the statement does not subtract aggregates.
+    targets = [] if role == "reporter" and built.differencing else [person]
     if any(marker in built.sql for marker in INCOME_VALUE):
         targets += RAW.top_earners(3)
     return Case(fill(target_pred, x_target), fill(twin_pred, x_twin), s, pair, strict, not built.limit, built.timing,
