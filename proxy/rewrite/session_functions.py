@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from proxy.errors import SqlError
 from proxy.rewrite.context import RewriteContext
 from proxy.settings import SERVER_VERSION
 
@@ -38,10 +39,27 @@ def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Ex
         return name, exp.Literal.number(ctx.backend_pid)
     if name == "current_setting" and node.expressions and node.expressions[0].is_string:
         return name, exp.Literal.string(ctx.setting(node.expressions[0].name))
+    if name == "set_config":
+        return name, exp.Literal.string(_set_config_unchanged(node, ctx))
     return None
 
 
-_PER_SESSION = ("current_setting", "pg_backend_pid")
+def _set_config_unchanged(node: exp.Anonymous, ctx: RewriteContext) -> str:
+    """set_config(name, value, is_local) that leaves the setting as it is (asyncpg's
+    `set_config('jit', 'off', false)` on connect) answers the value; one that would
+    change it is refused: settings change through SET, which the session runs."""
+    args = node.expressions
+    if len(args) != 3 or not (args[0].is_string and args[1].is_string):
+        raise SqlError("0A000", "set_config is supported only with constant arguments",
+                       hint="Use SET name = value (or SET LOCAL).")
+    setting, value = args[0].name, args[1].name
+    if ctx.setting(setting) != value:
+        raise SqlError("0A000", f'set_config can only confirm a setting\'s current value here; "{setting}" is '
+                                f'"{ctx.setting(setting)}"', hint=f"Use SET {setting} = '{value}' to change it.")
+    return value
+
+
+_PER_SESSION = ("current_setting", "pg_backend_pid", "set_config")
 
 
 def uses_session_state(tree: exp.Expression) -> bool:

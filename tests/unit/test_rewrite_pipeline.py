@@ -127,3 +127,12 @@ def test_plans_reading_settings_are_not_cached():
     cache = PlanCache()
     first = cache.plan("SELECT current_setting('TimeZone')", ctx())
     assert cache.plan("SELECT current_setting('TimeZone')", ctx()) is not first
+
+
+def test_set_config_confirming_the_current_value_answers_it_and_changing_one_is_refused():
+    # asyncpg runs SELECT current_setting('jit'), set_config('jit', 'off', false) on connect
+    [q] = plan("SELECT set_config('TimeZone', 'UTC', false)", ctx())
+    assert q.sql == "SELECT 'UTC' AS \"set_config\"" and not q.cacheable
+    with pytest.raises(SqlError) as info:
+        plan("SELECT set_config('TimeZone', 'Europe/Paris', false)", ctx())
+    assert info.value.sqlstate == "0A000" and "SET TimeZone" in info.value.hint
