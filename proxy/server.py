@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 import secrets
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +15,7 @@ from proxy.catalog.stores import CatalogStores
 from proxy.config import Config, ConfigError, User
 from proxy.connection_limits import ConnectionLimits
 from proxy.errors import Fatal
+from proxy.event_loop import QuietExceptionHandler, raise_open_file_limit
 from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import set_limits
@@ -65,39 +64,6 @@ def _workers(limits: ConnectionLimits) -> int:
     return limits.max_connections + 8
 
 
-def _raise_open_file_limit() -> None:
-    """Sockets are bounded by max_pending_logins + max_connections, and a few per
-    session to the backend: the default soft limit (often 1024) is not enough."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-class QuietExceptionHandler:
-    """asyncio's own errors (a failed accept when descriptors run out, a transport
-    error) at most once per message every INTERVAL seconds, with a count of those
-    left out: a flood of connections must not become a flood of log."""
-
-    INTERVAL = 10.0
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._quiet: Counter[str] = Counter()
-
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        message = str(context.get("message", "unhandled error in the event loop"))
-        now = time.monotonic()
-        if now - self._last.get(message, -self.INTERVAL) < self.INTERVAL:
-            self._quiet[message] += 1
-            return
-        self._last[message] = now
-        left_out = self._quiet.pop(message, 0)
-        exc = context.get("exception")
-        log.error("%s%s%s", message, f": {exc!r}" if exc else "",
-                  f" ({left_out} more like it in the last {self.INTERVAL:.0f} s)" if left_out else "")
-
-
 class Server:
     def __init__(self, config: Config, backend: Backend) -> None:
         self.config = config
@@ -133,7 +99,7 @@ class Server:
                               token_key=self.config.token_key, views=self._views)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        _raise_open_file_limit()
+        raise_open_file_limit()
         asyncio.get_running_loop().set_exception_handler(QuietExceptionHandler())
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
         if self.watchdog is not None:
