@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from proxy.errors import SqlError
 from proxy.rewrite.relations import ColumnInfo, Source, refuse
-from proxy.rewrite.resolve import folded
+from proxy.rewrite.resolve import client_sql, folded
 from proxy.wire import types as pg
 
 ALLOWED_AGGREGATES = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
@@ -145,7 +145,7 @@ def check_constant(node: exp.Expression, oid: int) -> None:
             return
     if oid in (pg.DATE, pg.TIMESTAMP, pg.TIMESTAMPTZ) and _time_constant(node):
         return
-    shown = node.sql(dialect="postgres")
+    shown = client_sql(node)
     raise refuse(f"in aggregate mode, {shown} cannot be compared with a column of type "
                  f"{pg.pg_type(oid).name if oid else 'unknown'}",
                  "Compare with a constant of the column's own type, e.g. '2024-01-31' for a date "

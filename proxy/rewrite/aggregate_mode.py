@@ -25,7 +25,7 @@ from proxy.rewrite.policy_views import PERSON
 from proxy.rewrite.relations import (
     PRIVATE, PUBLIC, RELEASED, ColumnInfo, Relation, Source, alias_columns, cte_of, function_relation,
     refuse, source_items, stored_relation)
-from proxy.rewrite.resolve import CTE_PREFIX, folded, stored_table
+from proxy.rewrite.resolve import CTE_PREFIX, client_sql, folded, stored_table
 from proxy.wire import types as pg
 
 ROW_LEVEL_HINT = "Aggregate the rows (count, sum, avg ... with GROUP BY); groups of fewer than {k} people are suppressed."
@@ -236,7 +236,7 @@ class AggregateMode:
                 except SqlError:  # not an input column: PostgreSQL takes the output column
                     expr = scope.outputs[folded(item.this)]
             if key_operand(expr, scope) is None:
-                raise refuse(f"GROUP BY {expr.sql(dialect='postgres')} is not allowed in aggregate mode",
+                raise refuse(f"GROUP BY {client_sql(expr)} is not allowed in aggregate mode",
                              "Group by columns, date_trunc('unit', column) or extract(field FROM column).")
             keys.append(expr)
         return keys
@@ -255,7 +255,7 @@ class AggregateMode:
             return
         elif isinstance(node, exp.Column):
             if not any(isinstance(k, exp.Column) and folded(k.this) == folded(node.this) for k in keys):
-                raise SqlError("42803", f'column "{node.sql(dialect="postgres")}" must appear in the GROUP BY '
+                raise SqlError("42803", f'column "{client_sql(node)}" must appear in the GROUP BY '
                                         "clause or be used in an aggregate function")
         elif isinstance(node, exp.Subquery):
             self.value_subquery(node, scalar=True)
@@ -269,7 +269,7 @@ class AggregateMode:
                     self.post_aggregate(child.this, scope, keys)
                     self.post_aggregate(child.args["true"], scope, keys)
         else:
-            raise refuse(f"{node.sql(dialect='postgres')} is not allowed in an aggregate-mode result",
+            raise refuse(f"{client_sql(node)} is not allowed in an aggregate-mode result",
                          "Return aggregates, group keys and arithmetic, round, cast or coalesce over them.")
 
     def _window(self, node: exp.Window, scope: Scope, keys: list[exp.Expression]) -> None:
@@ -292,7 +292,7 @@ class AggregateMode:
         agg = node.this if isinstance(node, exp.Filter) else node
         if isinstance(node, exp.Filter):
             self.predicate(node.expression.this, scope)
-        name = agg.sql(dialect="postgres").split("(", 1)[0].lower()
+        name = client_sql(agg).split("(", 1)[0].lower()
         if not isinstance(agg, ALLOWED_AGGREGATES):
             raise refuse(f"aggregate {name}() is not allowed in aggregate mode", AGGREGATE_HINT)
         extra = [k for k, v in agg.args.items() if k not in ("this", "big_int") and v]
@@ -300,7 +300,7 @@ class AggregateMode:
         if isinstance(arg, exp.Distinct) and len(arg.expressions) == 1 and not isinstance(agg, VALUE_AGGREGATES):
             arg = arg.expressions[0]
         if extra:
-            raise refuse(f"{agg.sql(dialect='postgres')} is not allowed in aggregate mode", AGGREGATE_HINT)
+            raise refuse(f"{client_sql(agg)} is not allowed in aggregate mode", AGGREGATE_HINT)
         if isinstance(agg, exp.Count) and (isinstance(arg, exp.Star) or (isinstance(arg, exp.Literal))):
             return Operand(pg.INT8, private=False)
         if not isinstance(arg, exp.Column) or isinstance(arg.this, exp.Star):
@@ -350,7 +350,7 @@ class AggregateMode:
             if isinstance(inner, exp.Star) or (isinstance(inner, exp.Column) and isinstance(inner.this, exp.Star)):
                 continue
             if key_operand(inner, scope) is None and not is_constant(inner):
-                raise refuse(f"{inner.sql(dialect='postgres')} is not allowed in a row-level subquery in "
+                raise refuse(f"{client_sql(inner)} is not allowed in a row-level subquery in "
                              "aggregate mode", "Select columns, date_trunc/extract of columns or constants; "
                                                "compute in the outer aggregate.")
         columns = self._outputs(select, scope, released=False)
@@ -398,7 +398,7 @@ class AggregateMode:
         elif isinstance(node, exp.Exists):
             self.value_subquery(node.this, scalar=False)
         else:
-            raise refuse(f"the condition {node.sql(dialect='postgres')} is not allowed in aggregate mode", GRAMMAR_HINT)
+            raise refuse(f"the condition {client_sql(node)} is not allowed in aggregate mode", GRAMMAR_HINT)
 
     def operand(self, node: exp.Expression, scope: Scope, keys: list[exp.Expression] | None) -> Operand:
         if keys is not None and is_aggregate(node):
@@ -410,7 +410,7 @@ class AggregateMode:
             return Operand(0, private=False, constant=node)
         key = key_operand(node, scope)
         if key is None:
-            raise refuse(f"{node.sql(dialect='postgres')} is not allowed in an aggregate-mode condition", GRAMMAR_HINT)
+            raise refuse(f"{client_sql(node)} is not allowed in an aggregate-mode condition", GRAMMAR_HINT)
         return key
 
     def compare(self, left: exp.Expression, right: exp.Expression, scope: Scope,

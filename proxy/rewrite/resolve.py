@@ -27,6 +27,7 @@ from proxy.rewrite.context import RewriteContext
 
 STORED_TABLE = "anonproxy.table"  # meta key: the stored table a Table node reads
 CTE_PREFIX = "__anonproxy_cte_"
+WRITTEN = "anonproxy.written"  # meta key: the client's own name of a renamed CTE or CTE reference
 LOCAL_SCHEMAS = frozenset({"public", "main"})
 # Set-returning functions that read nothing but their arguments.
 SAFE_TABLE_FUNCTIONS = frozenset({"generate_series", "unnest", "range"})
@@ -60,6 +61,7 @@ def _bind_ctes(with_: exp.With, env: Env, ctx: RewriteContext, counter: Iterator
         if recursive:
             _check_recursive_form(cte.this, names[i], generated[i])
         alias: exp.TableAlias = cte.args["alias"]
+        alias.meta[WRITTEN] = alias.this.copy()
         alias.set("this", exp.to_identifier(generated[i], quoted=True))
         ctx.note("names", f"CTE {names[i]} -> {generated[i]}" + (" (recursive WITH)" if recursive else ""))
     return {**env, **dict(zip(names, generated))}
@@ -98,6 +100,7 @@ def _resolve_table(table: exp.Table, env: Env, ctx: RewriteContext) -> None:
     if schema is None and catalog is None and name in env:
         if table.args.get("alias") is None:  # keep the client's name for qualified columns
             table.set("alias", exp.TableAlias(this=table.this.copy()))
+        table.meta[WRITTEN] = table.this.copy()
         table.set("this", exp.to_identifier(env[name], quoted=True))
         ctx.note("names", f"{table.alias_or_name} -> CTE {env[name]}")
         return
@@ -132,3 +135,18 @@ def _visit(node: exp.Expression, env: Env, ctx: RewriteContext, counter: Iterato
 def resolve_names(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
     _visit(tree, {}, ctx, itertools.count(1))
     return tree
+
+
+def client_sql(node: exp.Expression) -> str:
+    """The node as the client wrote it, for messages: CTEs keep their own names
+    (the proxy's internal ones must never reach the client, errors included)."""
+    copy = node.copy()
+    for part in copy.walk():
+        written = part.meta.get(WRITTEN)
+        if isinstance(part, exp.TableAlias) and written is not None:
+            part.set("this", written.copy())
+        elif isinstance(part, exp.Table) and written is not None:
+            part.set("this", written.copy())
+            if part.alias == written.name:
+                part.set("alias", None)
+    return copy.sql(dialect="postgres")

@@ -140,3 +140,15 @@ def test_a_filter_is_counted_for_its_own_aggregate():
 def test_a_filtered_aggregate_in_having_is_counted_too():
     out = sql_of(f"SELECT city, count(*) FROM customers GROUP BY city HAVING count(*) FILTER (WHERE {ONE}) > 0")
     assert "HAVING ((CASE WHEN COUNT(DISTINCT" in out
+
+
+@pytest.mark.parametrize("text", [
+    'WITH "customers" AS (SELECT * FROM "customers") SELECT count(*) FROM customers AS c '
+    "GROUP BY (SELECT annual_income FROM customers WHERE annual_income = 172300)",
+    "WITH s AS (SELECT city, annual_income FROM customers) SELECT count(*) FROM s WHERE annual_income + 1 > 2",
+])
+def test_refusals_quote_the_clients_names_never_the_proxys(text):
+    # found by the generator: a refusal quoted the renamed CTE, __anonproxy_cte_1
+    with pytest.raises(SqlError) as info:
+        sql_of(text)
+    assert "__anonproxy" not in info.value.message and "__anonproxy" not in (info.value.hint or "")
