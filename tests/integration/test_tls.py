@@ -5,7 +5,6 @@ attack of issue 8) relays nothing."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import shutil
 import socket
@@ -18,35 +17,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from scramp import ScramClient
 
 from proxy.tls import end_point_hash
 from proxy.wire import messages as m
+from tests.certs import self_signed
 from tests.integration.conftest import PASSWORDS, start_proxy, stop_proxy, write_config
 
 PSQL = shutil.which("psql")
 needs_psql = pytest.mark.skipif(PSQL is None, reason="psql binary not installed (apt-get install postgresql-client)")
-
-
-def self_signed(directory: Path, name: str = "server") -> tuple[Path, Path]:
-    """A certificate for localhost and its key (mode 0600), as `name`.crt and `name`.key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def startup(user: str, database: str = "demo") -> bytes:

@@ -2,37 +2,18 @@
 not configurations, duplicate keys, weak verifiers, TLS pairs, TLS requirements."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from proxy import config as config_module
 from proxy.config import DEFAULT_AUTH_DELAY_MS, ConfigError, load_config
 from proxy.wire.scram import make_verifier
+from tests.certs import self_signed
 
 VERIFIER = str(make_verifier("pw", salt=b"0123456789ab"))
 KEY_HEX = bytes(range(100, 132)).hex()
-
-
-def write_key_pair(directory: Path, name: str = "server") -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def config_text(extra: str = "", users: str = "", roles: str = "") -> str:
@@ -202,21 +183,21 @@ def tls_text(cert: Path, key: Path, require: str = "") -> str:
 
 
 def test_tls_pair_is_loaded_and_require_defaults_to_false(tmp_path):
-    cert, key = write_key_pair(tmp_path)
+    cert, key = self_signed(tmp_path)
     cfg = load_config(write(tmp_path, config_text(tls_text(cert, key))))
     assert cfg.tls is not None and cfg.tls.require is False
     assert not any(u.require_tls for u in cfg.users.values())
 
 
 def test_a_key_that_does_not_match_the_certificate_is_named_at_load(tmp_path):
-    cert, _ = write_key_pair(tmp_path, "one")
-    _, other_key = write_key_pair(tmp_path, "two")
+    cert, _ = self_signed(tmp_path, "one")
+    _, other_key = self_signed(tmp_path, "two")
     assert problems(write(tmp_path, config_text(tls_text(cert, other_key)))) == [
         f"tls: the private key {other_key} does not match the certificate {cert}"]
 
 
 def test_a_tls_key_others_may_read_is_refused(tmp_path):
-    cert, key = write_key_pair(tmp_path)
+    cert, key = self_signed(tmp_path)
     key.chmod(0o644)
     [problem] = problems(write(tmp_path, config_text(tls_text(cert, key))))
     assert problem.startswith(f"tls.key: {key} has group or world access (mode 0644)")
@@ -224,18 +205,18 @@ def test_a_tls_key_others_may_read_is_refused(tmp_path):
 
 
 def test_tls_files_that_are_not_pem_are_named_without_their_contents(tmp_path):
-    cert, key = write_key_pair(tmp_path)
+    cert, key = self_signed(tmp_path)
     cert.write_text("SECRET not a certificate")
     [problem] = problems(write(tmp_path, config_text(tls_text(cert, key))))
     assert problem == f"tls: {cert} is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
-    cert, key = write_key_pair(tmp_path)
+    cert, key = self_signed(tmp_path)
     key.write_text("SECRET not a key")
     [problem] = problems(write(tmp_path, config_text(tls_text(cert, key))))
     assert problem == f"tls: {key} is not a PEM private key (-----BEGIN PRIVATE KEY-----)"
 
 
 def test_require_tls_globally_per_role_and_per_user(tmp_path):
-    cert, key = write_key_pair(tmp_path)
+    cert, key = self_signed(tmp_path)
     everyone = load_config(write(tmp_path, config_text(tls_text(cert, key, "true"))))
     assert all(u.require_tls for u in everyone.users.values())
     per_role = load_config(write(tmp_path, config_text(tls_text(cert, key)).replace(
