@@ -210,6 +210,9 @@ class DuckDBBackend:
         self._db.execute("SET GLOBAL TimeZone = 'UTC'")  # timestamptz text as the proxy reports it
         self._db.execute("SET lock_configuration = true")
         self._columns = self._read_columns()
+        self._keys = {table.lower(): tuple(c.lower() for c in columns) for table, columns in self._db.execute(
+            "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE schema_name = 'main' AND constraint_type = 'PRIMARY KEY'").fetchall()}
         self._shapes: dict[str, list[tuple[str, str]]] = {}
 
     def _read_columns(self) -> dict[str, dict[str, int]]:
@@ -223,6 +226,9 @@ class DuckDBBackend:
 
     def table_columns(self) -> dict[str, dict[str, int]]:
         return self._columns
+
+    def primary_keys(self) -> dict[str, tuple[str, ...]]:
+        return self._keys
 
     def cursor(self) -> DuckDBCursor:
         return DuckDBCursor(self._db.cursor(), self._shapes)

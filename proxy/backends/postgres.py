@@ -149,6 +149,12 @@ class PostgresBackend:
                     "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p', 'f') "
                     "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum").fetchall()
+                keys = conn.execute(
+                    "SELECT c.relname, array_agg(a.attname ORDER BY array_position(k.conkey, a.attnum)) "
+                    "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) "
+                    "WHERE n.nspname = 'public' AND k.contype = 'p' GROUP BY c.relname").fetchall()
         except psycopg.Error as exc:
             # Never echo the DSN: it may carry a password.
             raise BackendError(f"cannot connect to the PostgreSQL backend: {exc.diag.message_primary or exc}",
@@ -157,9 +163,13 @@ class PostgresBackend:
         self._columns: dict[str, dict[str, int]] = {}
         for table, column, oid in rows:
             self._columns.setdefault(table.lower(), {})[column.lower()] = oid
+        self._keys = {table.lower(): tuple(c.lower() for c in columns) for table, columns in keys}
 
     def table_columns(self) -> dict[str, dict[str, int]]:
         return self._columns
+
+    def primary_keys(self) -> dict[str, tuple[str, ...]]:
+        return self._keys
 
     def cursor(self) -> PostgresCursor:
         try:

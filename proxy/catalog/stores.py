@@ -5,7 +5,7 @@ import threading
 
 from proxy.backends.base import Backend
 from proxy.catalog.store import CatalogStore, build_store
-from proxy.catalog.visible import visible_schema
+from proxy.catalog.visible import visible_key, visible_schema
 from proxy.rewrite.context import RewriteContext
 
 
@@ -27,12 +27,14 @@ class CatalogStores:
             return store
 
     def _build(self, ctx: RewriteContext) -> CatalogStore:
+        declared = self._backend.primary_keys()
         cursor = self._backend.cursor()
         try:
-            tables = visible_schema(ctx, cursor)
+            tables = visible_schema(ctx, cursor, declared)
         finally:
             cursor.close()
-        return build_store(tables, database=ctx.database, user=ctx.user)
+        keys = {t: visible_key(ctx, t, declared[t]) for t in tables if t in declared}
+        return build_store(tables, {t: k for t, k in keys.items() if k}, database=ctx.database, user=ctx.user)
 
     def close(self) -> None:
         with self._lock:

@@ -80,3 +80,14 @@ def test_a_catalog_statement_reaches_nothing_but_the_catalog(server, user, sql):
             conn.execute(sql).fetchall()
         assert info.value.sqlstate in ("42883", "0A000", "42P01"), info.value
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+
+@pytest.mark.parametrize("user, id_type", [("admin", "integer"), ("analyst", "bigint"), ("reporter", "bigint")])
+def test_the_declared_primary_key_is_shown_where_the_role_receives_it_one_to_one(server, user, id_type):
+    """customer_id is raw for admin and tokenized for the others: still one-to-one, still the key."""
+    out = subprocess.run(["psql", "-X", server.dsn(user), "-c", r"\d customers"],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert '"customers_pkey" PRIMARY KEY, btree (customer_id)' in out
+    [id_row] = [line for line in out.splitlines() if line.startswith(" customer_id ")]
+    assert [cell.strip() for cell in id_row.split("|")] == ["customer_id", id_type, "", "not null", ""]

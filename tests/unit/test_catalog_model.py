@@ -2,6 +2,8 @@
 built-in rows, filled from the visible schema only."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from proxy.catalog.definitions import definitions
 from proxy.catalog.model import VisibleColumn, catalog_rows
 
@@ -95,3 +97,14 @@ def test_information_schema_columns_decode_typmods():
     cost = columns[("calls", "cost")]
     assert (cost["data_type"], cost["numeric_precision"], cost["numeric_scale"]) == ("numeric", 10, 2)
     assert columns[("customers", "customer_id")]["is_nullable"] == "NO"
+
+
+def test_a_key_the_role_receives_generalized_or_masked_is_no_longer_a_key():
+    from proxy.catalog.visible import visible_key
+    from proxy.policy.model import ColumnRule, Role, TablePolicy
+    columns = {"id": ColumnRule("generalize", "bins"), "code": ColumnRule("tokenize", "integer"), "n": ColumnRule("raw")}
+    ctx = SimpleNamespace(role=Role("r", "masked", {"t": TablePolicy("t", "id", columns=columns)}))
+    assert visible_key(ctx, "t", ("id",)) == ()
+    assert visible_key(ctx, "t", ("code", "n")) == ("code", "n")
+    assert visible_key(ctx, "t", ("hidden",)) == ()  # unlisted in a private table: hidden
+    assert visible_key(SimpleNamespace(role=Role("admin", "raw", None)), "t", ("id",)) == ("id",)
