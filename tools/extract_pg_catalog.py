@@ -1,8 +1,9 @@
 """Extract PostgreSQL 15's own catalog definitions into proxy/catalog/pg15/.
 
 Starts a throwaway server (tests/pg_server.py), reads the column layout of every
-catalog relation clients ask about and the built-in rows of pg_type, pg_am,
-pg_collation, pg_namespace and pg_proc, and writes them as deterministic JSON,
+pg_catalog and information_schema relation and the built-in rows of pg_type,
+pg_am, pg_collation, pg_namespace, pg_language, pg_operator, pg_cast,
+pg_opclass, pg_opfamily, pg_conversion and pg_proc, and writes them as deterministic JSON,
 so the per-role catalog is PostgreSQL's own rather than a hand-written imitation.
 
     .venv/bin/python tools/extract_pg_catalog.py
@@ -22,17 +23,12 @@ from tests import pg_server  # noqa: E402
 
 OUT = ROOT / "proxy" / "catalog" / "pg15"
 
-PG_CATALOG = [
-    "pg_namespace", "pg_class", "pg_attribute", "pg_type", "pg_index", "pg_constraint", "pg_proc",
-    "pg_database", "pg_roles", "pg_user", "pg_settings", "pg_description", "pg_am", "pg_collation",
-    "pg_extension", "pg_inherits", "pg_attrdef", "pg_tablespace", "pg_stat_user_tables",
-    "pg_statio_user_tables", "pg_stat_activity", "pg_enum", "pg_range", "pg_operator", "pg_cast",
-    "pg_trigger", "pg_rewrite", "pg_depend", "pg_sequence", "pg_foreign_table", "pg_partitioned_table",
-    "pg_policy", "pg_auth_members", "pg_matviews", "pg_views", "pg_tables", "pg_indexes",
-]
-INFORMATION_SCHEMA = [
-    "schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "routines", "parameters",
-]
+# Every table and view of pg_catalog and information_schema: a client may ask any
+# of them, and each must exist with PostgreSQL's columns (empty unless filled).
+RELATIONS = """
+SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'v', 'm') ORDER BY 1
+"""
 
 # Built-in rows; OIDs below 16384 are the ones initdb creates, never user objects.
 STATIC_ROWS = {
@@ -42,6 +38,10 @@ STATIC_ROWS = {
                                " WHERE collname IN ('default', 'C', 'POSIX', 'ucs_basic') ORDER BY oid",
     "pg_catalog.pg_namespace": "SELECT * FROM pg_catalog.pg_namespace"
                                " WHERE nspname IN ('pg_catalog', 'information_schema', 'public') ORDER BY oid",
+    # PostgreSQL's own languages, operators, casts and operator classes: public
+    # facts of the server type, which DBeaver and pgAdmin list.
+    **{f"pg_catalog.{name}": f"SELECT * FROM pg_catalog.{name} WHERE oid < 16384 ORDER BY oid"
+       for name in ("pg_language", "pg_operator", "pg_cast", "pg_opclass", "pg_opfamily", "pg_conversion")},
 }
 PROC_ROWS = "SELECT * FROM pg_catalog.pg_proc WHERE oid < 16384 ORDER BY oid"
 # format_type(oid, NULL): the SQL name information_schema.columns.data_type and format_type need.
@@ -119,7 +119,7 @@ def json_rows(conn: psycopg.Connection, query: str) -> list[list]:
 
 
 def extract(conn: psycopg.Connection) -> dict:
-    names = [f"pg_catalog.{r}" for r in PG_CATALOG] + [f"information_schema.{r}" for r in INFORMATION_SCHEMA]
+    names = [name for (name,) in conn.execute(RELATIONS)]
     return {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
         "relations": {name: relation_columns(conn, name) for name in names},

@@ -33,6 +33,13 @@ _CONSTRAINT_DEF = """(SELECT 'PRIMARY KEY (' || string_agg(a.attname, ', ' ORDER
 _INDEX_DEF = """(SELECT x.indexdef FROM pgcat.pg_indexes x JOIN pgcat.pg_class c ON c.relname = x.indexname
     WHERE c.oid = _i)"""
 
+# PostgreSQL doubles quotes and backslashes; a backslash makes it an E'' string.
+_TEXT = "CAST(_s AS VARCHAR)"
+_DOUBLED = f"replace({_TEXT}, chr(39), chr(39) || chr(39))"
+_QUOTE_LITERAL = (f"CASE WHEN _s IS NULL THEN NULL WHEN contains({_TEXT}, chr(92)) "
+                  f"THEN 'E' || chr(39) || replace({_DOUBLED}, chr(92), chr(92) || chr(92)) || chr(39) "
+                  f"ELSE chr(39) || {_DOUBLED} || chr(39) END")
+
 MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, body)
     "pg_get_userbyid": [("_r", "coalesce((SELECT rolname FROM pgcat.pg_roles WHERE oid = _r), "
                                 "'unknown (OID=' || _r || ')')")],
@@ -54,6 +61,9 @@ MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, b
     "current_schemas": [("_implicit", "CASE WHEN _implicit THEN ['pg_catalog', 'public'] ELSE ['public'] END")],
     "array_upper": [("_a, _d", "CASE WHEN _d = 1 AND len(_a) > 0 THEN len(_a) END")],
     "array_lower": [("_a, _d", "CASE WHEN _d = 1 AND len(_a) > 0 THEN 1 END")],
+    "quote_literal": [("_s", _QUOTE_LITERAL)],
+    "quote_nullable": [("_s", f"coalesce({_QUOTE_LITERAL}, 'NULL')")],
+    "pg_is_in_recovery": [("", "false")],  # the proxy serves no standby
     "quote_ident": [("_s", "CASE WHEN regexp_full_match(_s, '[a-z_][a-z0-9_$]*') THEN _s "
                            "ELSE '\"' || replace(_s, '\"', '\"\"') || '\"' END")],
     # Everything in the role's catalog is its to read: it is exactly what it may read.

@@ -84,8 +84,9 @@ def catalog_rows(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Ma
         **information_schema_rows(tables, keys, oids.tables, database=database, user=user),
     }
     rows = {name: [ordered(name, row) for row in filled.get(name, [])] for name in definitions().relations}
-    for name in ("pg_catalog.pg_type", "pg_catalog.pg_am", "pg_catalog.pg_collation"):
-        rows[name] = list(definitions().rows[name])
+    for name, builtin in definitions().rows.items():  # PostgreSQL's own: types, operators, languages...
+        if name != "pg_catalog.pg_namespace":  # public's owner is rewritten above
+            rows[name] = list(builtin)
     rows["pg_catalog.pg_proc"] = list(builtin_procs())
     return rows
 

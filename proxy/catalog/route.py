@@ -9,7 +9,8 @@ from proxy.catalog.transpile import Transpiled, catalog_relation, transpile
 from proxy.rewrite.context import RewriteContext
 
 _REG_TYPES = frozenset({"REGCLASS", "REGTYPE", "REGNAMESPACE", "REGPROC"})
-_CATALOG_FUNCTIONS = frozenset(MACROS) | {"to_regclass", "to_regtype", "to_regnamespace", "to_regproc"}
+_CATALOG_FUNCTIONS = frozenset(MACROS) | {"to_regclass", "to_regtype", "to_regnamespace", "to_regproc",
+                                           "txid_current"}  # the store's own (DuckDB's) transaction id
 
 
 def is_catalog_table(table: exp.Table, ctx: RewriteContext) -> bool:

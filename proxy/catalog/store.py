@@ -16,7 +16,6 @@ import duckdb
 
 from proxy.catalog.definitions import CatalogColumn, definitions, pg_types
 from proxy.catalog.functions import install_functions
-from proxy.catalog.missing import MISSING_RELATIONS
 from proxy.catalog.model import VisibleColumn, catalog_rows
 
 SCHEMA = "pgcat"
@@ -49,7 +48,7 @@ def table_name(relation: str) -> str:
 @cache
 def relations() -> Mapping[str, tuple[CatalogColumn, ...]]:
     """Every relation the store holds, by its PostgreSQL name ("pg_catalog.pg_class")."""
-    return {**definitions().relations, **MISSING_RELATIONS}
+    return definitions().relations
 
 
 def duckdb_type(type_oid: int) -> str:
