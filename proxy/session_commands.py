@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import Token, TokenType
 
 from proxy.errors import SqlError
+from proxy.rewrite.dialect import DIALECT
 from proxy.rewrite.parse import Statement, syntax_error
 
 LOCAL_WORDS = frozenset({"SET", "SHOW", "RESET", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
                          "ABORT", "SAVEPOINT", "RELEASE", "DISCARD", "DEALLOCATE", "UNLISTEN",
                          "FETCH", "MOVE", "CLOSE"})
 _BACKWARD = {"PRIOR", "BACKWARD", "ABSOLUTE", "RELATIVE", "LAST", "FIRST"}
-_DIALECT = Postgres()
+_DIALECT = DIALECT
 
 
 @dataclass(frozen=True, slots=True)

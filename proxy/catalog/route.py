@@ -7,6 +7,7 @@ from sqlglot import exp
 from proxy.catalog.functions import MACROS
 from proxy.catalog.transpile import Transpiled, catalog_relation, transpile
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.resolve import resolve_names
 
 _REG_TYPES = frozenset({"REGCLASS", "REGTYPE", "REGNAMESPACE", "REGPROC"})
 _CATALOG_FUNCTIONS = frozenset(MACROS) | {"to_regclass", "to_regtype", "to_regnamespace", "to_regproc",
@@ -40,4 +41,10 @@ def _uses_catalog_idioms(tree: exp.Expression) -> bool:
 
 def plan_catalog_query(tree: exp.Expression, ctx: RewriteContext) -> Transpiled:
     ctx.note("catalog", "answered from the role's own catalog of its visible schema")
-    return transpile(tree)
+    # CTEs bound with PostgreSQL's scoping (and renamed), so that transpile can tell a
+    # CTE reference from a catalog relation: it checks every other name itself.
+    return transpile(resolve_names(tree, ctx, other=_checked_by_transpile))
+
+
+def _checked_by_transpile(table: exp.Table, ctx: RewriteContext) -> None:
+    pass

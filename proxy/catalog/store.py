@@ -22,11 +22,14 @@ SCHEMA = "pgcat"
 # PostgreSQL type OID -> DuckDB type able to hold its values as the catalog stores them.
 _DUCKDB_TYPES = {
     16: "BOOLEAN", 20: "BIGINT", 21: "SMALLINT", 23: "INTEGER", 700: "REAL", 701: "DOUBLE", 1700: "DOUBLE",
-    # oid, xid, cid, xid8, regclass, regtype...: unsigned 32/64-bit numbers
-    26: "BIGINT", 28: "BIGINT", 29: "BIGINT", 5069: "UBIGINT", 2205: "BIGINT", 2206: "BIGINT",
-    22: "SMALLINT[]", 30: "BIGINT[]",  # int2vector, oidvector
+    # oid: unsigned 32 bits, as in PostgreSQL, and the store's only UINTEGER (see STORE_TYPE_OIDS)
+    26: "UINTEGER", 28: "BIGINT", 29: "BIGINT", 5069: "UBIGINT", 2205: "BIGINT", 2206: "BIGINT",
+    22: "SMALLINT[]", 30: "UINTEGER[]",  # int2vector, oidvector
     1082: "DATE", 1114: "TIMESTAMP", 1184: "TIMESTAMPTZ", 1186: "INTERVAL",
 }
+
+# DuckDB result types that can only hold one PostgreSQL type, whatever the expression.
+STORE_TYPE_OIDS = {"UINTEGER": 26, "UINTEGER[]": 1028}
 
 
 @dataclass

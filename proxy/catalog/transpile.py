@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from proxy.catalog.store import SCHEMA, relations, table_name
 from proxy.errors import SqlError
+from proxy.rewrite.resolve import is_cte_reference
 
 CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 _REGEX_OPERATORS = {"~": exp.RegexpLike, "~*": exp.RegexpILike}
@@ -30,7 +31,7 @@ _TO_REG = {"to_regclass": "regclass", "to_regtype": "regtype", "to_regnamespace"
            "to_regproc": "regproc"}
 _SET_RETURNING = frozenset({"generate_series", "generate_subscripts", "unnest"})
 # PostgreSQL type names DuckDB does not know, as the store holds their values.
-_TYPES = {"oid": "BIGINT", "name": "VARCHAR", "char": "VARCHAR", "bpchar": "VARCHAR", "regproc": "VARCHAR",
+_TYPES = {"oid": "UINTEGER", "name": "VARCHAR", "char": "VARCHAR", "bpchar": "VARCHAR", "regproc": "VARCHAR",
           "int2vector": "SMALLINT[]", "oidvector": "BIGINT[]", "xid": "BIGINT", "aclitem": "VARCHAR",
           "pg_node_tree": "VARCHAR"}
 
@@ -74,6 +75,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and node.this.name.lower() == "pg_catalog" \
             and isinstance(node.expression, exp.Func):
         return node.expression  # pg_catalog.format_type(...) -> format_type(...)
+    if isinstance(node, exp.ObjectIdentifier) and node.name.lower() == "oid":
+        return exp.DataType.build(_TYPES["oid"], dialect="duckdb")  # x::oid, $1::oid[]
     if isinstance(node, exp.DataType):
         return _data_type(node)
     if isinstance(node, exp.Column) and node.db.lower() in CATALOG_SCHEMAS:
@@ -93,6 +96,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 
 
 def _table(table: exp.Table) -> exp.Expression:
+    if is_cte_reference(table):  # bound by resolve_names to a CTE of this statement
+        return table
     if not isinstance(table.this, exp.Identifier):
         # A function in FROM: only PostgreSQL's own set-returning functions. The store is
         # DuckDB: read_text(), read_csv(), duckdb_settings() and the like must not exist here.
@@ -133,7 +138,9 @@ def _data_type(node: exp.DataType) -> exp.Expression:
     name = (kind.expression if isinstance(kind, exp.Dot) else kind).name.lower()
     if name in _REG_LOOKUPS:
         return exp.ObjectIdentifier(this=name.upper())
-    return exp.DataType.build(_TYPES.get(name, name), dialect="postgres")
+    if name in _TYPES:
+        return exp.DataType.build(_TYPES[name], dialect="duckdb")
+    return exp.DataType.build(name, dialect="postgres")
 
 
 def _cast(node: exp.Cast) -> exp.Expression:

@@ -3,7 +3,11 @@ does from their context, so drivers that encode by the described type
 (asyncpg, JDBC) can send an int where a column is an int."""
 from __future__ import annotations
 
+from functools import cache
+
 from sqlglot import exp
+
+from proxy.catalog.definitions import pg_types
 
 from proxy.rewrite.context import RewriteContext
 from proxy.wire import types as pg
@@ -38,10 +42,26 @@ def _column_oid(col: exp.Column, aliases: dict[str, str], ctx: RewriteContext) -
     return None
 
 
+def _type_oid(to: exp.Expression) -> int | None:
+    """A cast's target type: int4, oid, regclass, and arrays of them (int4[] is _int4)."""
+    if isinstance(to, exp.ObjectIdentifier):
+        return _by_name().get(to.name.lower())
+    if isinstance(to, exp.DataType) and to.this == exp.DType.ARRAY and to.expressions:
+        element = _type_oid(to.expressions[0])
+        array = pg_types().get(element, {}).get("typarray") if element else None
+        return int(array) if array else None
+    return _DTYPE_OIDS.get(to.this) if isinstance(to, exp.DataType) else None
+
+
+@cache
+def _by_name() -> dict[str, int]:
+    return {str(row["typname"]): oid for oid, row in pg_types().items()}
+
+
 def _context_oid(node: exp.Parameter, aliases: dict[str, str], ctx: RewriteContext) -> int:
     parent = node.parent
     if isinstance(parent, exp.Cast):
-        return _DTYPE_OIDS.get(parent.to.this, pg.TEXT)
+        return _type_oid(parent.to) or pg.TEXT
     if isinstance(parent, (exp.Limit, exp.Offset)):
         return pg.INT8
     if isinstance(parent, _COMPARISONS + (exp.Between, exp.In)):

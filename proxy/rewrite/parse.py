@@ -18,8 +18,9 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from proxy.errors import SqlError
+from proxy.rewrite.dialect import DIALECT
 
-_DIALECT = Postgres()
+_DIALECT = DIALECT
 
 # sqlglot needs ~25 Python frames per nesting level, parse to emit; the default
 # limit of 1000 fails at ~45 levels. 20000 plans 500 levels with every pass

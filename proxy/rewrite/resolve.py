@@ -18,7 +18,7 @@ in every body. After this pass:
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlglot import exp
 
@@ -33,6 +33,7 @@ LOCAL_SCHEMAS = frozenset({"public", "main"})
 SAFE_TABLE_FUNCTIONS = frozenset({"generate_series", "unnest", "range"})
 
 Env = dict[str, str]  # client name (case-folded as PostgreSQL does) -> generated CTE name
+Resolver = Callable[[exp.Table, RewriteContext], None]  # for every table reference that is not a CTE
 
 
 def folded(ident: exp.Identifier) -> str:
@@ -45,7 +46,7 @@ def stored_table(node: exp.Expression) -> str | None:
     return node.meta.get(STORED_TABLE) if isinstance(node, exp.Table) else None
 
 
-def _bind_ctes(with_: exp.With, env: Env, ctx: RewriteContext, counter: Iterator[int]) -> Env:
+def _bind_ctes(with_: exp.With, env: Env, ctx: RewriteContext, counter: Iterator[int], other: Resolver) -> Env:
     ctes = list(with_.expressions)
     names = [folded(cte.args["alias"].this) for cte in ctes]
     for i, name in enumerate(names):
@@ -57,7 +58,7 @@ def _bind_ctes(with_: exp.With, env: Env, ctx: RewriteContext, counter: Iterator
         visible = dict(env)
         # WITH RECURSIVE: every CTE of the list, itself included; otherwise only earlier ones.
         visible.update(zip(names, generated) if recursive else zip(names[:i], generated[:i]))
-        _visit(cte.this, visible, ctx, counter)
+        _visit(cte.this, visible, ctx, counter, other)
         if recursive:
             _check_recursive_form(cte.this, names[i], generated[i])
         alias: exp.TableAlias = cte.args["alias"]
@@ -91,19 +92,30 @@ def _resolve_function_source(table: exp.Table) -> None:
                                  hint="Query the tables your role may read, or generate_series/unnest.")
 
 
-def _resolve_table(table: exp.Table, env: Env, ctx: RewriteContext) -> None:
-    if not isinstance(table.this, exp.Identifier):
-        _resolve_function_source(table)
-        return
-    name = folded(table.this)
-    schema, catalog = table.args.get("db"), table.args.get("catalog")
-    if schema is None and catalog is None and name in env:
+def _resolve_table(table: exp.Table, env: Env, ctx: RewriteContext, other: Resolver) -> None:
+    if isinstance(table.this, exp.Identifier) and table.args.get("db") is None and table.args.get("catalog") is None \
+            and folded(table.this) in env:
+        name = folded(table.this)
         if table.args.get("alias") is None:  # keep the client's name for qualified columns
             table.set("alias", exp.TableAlias(this=table.this.copy()))
         table.meta[WRITTEN] = table.this.copy()
         table.set("this", exp.to_identifier(env[name], quoted=True))
         ctx.note("names", f"{table.alias_or_name} -> CTE {env[name]}")
         return
+    other(table, ctx)
+
+
+def is_cte_reference(table: exp.Table) -> bool:
+    return isinstance(table, exp.Table) and WRITTEN in table.meta
+
+
+def resolve_stored(table: exp.Table, ctx: RewriteContext) -> None:
+    """A data query's table reference: a stored table the role may read, or a safe function."""
+    if not isinstance(table.this, exp.Identifier):
+        _resolve_function_source(table)
+        return
+    name = folded(table.this)
+    schema, catalog = table.args.get("db"), table.args.get("catalog")
     if catalog is not None and folded(catalog) != ctx.database:
         raise SqlError("0A000", "cross-database references are not implemented: "
                                 f"{table.sql(dialect='postgres')}")
@@ -121,19 +133,20 @@ def _resolve_table(table: exp.Table, env: Env, ctx: RewriteContext) -> None:
     ctx.note("table", name)
 
 
-def _visit(node: exp.Expression, env: Env, ctx: RewriteContext, counter: Iterator[int]) -> None:
+def _visit(node: exp.Expression, env: Env, ctx: RewriteContext, counter: Iterator[int], other: Resolver) -> None:
     with_ = node.args.get("with_")
     if isinstance(with_, exp.With):
-        env = _bind_ctes(with_, env, ctx, counter)
+        env = _bind_ctes(with_, env, ctx, counter, other)
     if isinstance(node, exp.Table):
-        _resolve_table(node, env, ctx)
+        _resolve_table(node, env, ctx, other)
     for child in list(node.iter_expressions()):
         if child is not with_:
-            _visit(child, env, ctx, counter)
+            _visit(child, env, ctx, counter, other)
 
 
-def resolve_names(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
-    _visit(tree, {}, ctx, itertools.count(1))
+def resolve_names(tree: exp.Expression, ctx: RewriteContext, other: Resolver = resolve_stored) -> exp.Expression:
+    """CTE references renamed to the CTE in scope; every other reference handed to `other`."""
+    _visit(tree, {}, ctx, itertools.count(1), other)
     return tree
 
 

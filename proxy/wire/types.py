@@ -536,12 +536,76 @@ def _array_binary(element_oid: int, element: Encoder) -> Encoder:
     return encode
 
 
+def _decode_array_text(element: Decoder) -> Decoder:
+    """'{1,NULL,"a b"}' -> [1, None, 'a b']: one dimension, as the encoders write it."""
+    def decode(b: bytes) -> list:
+        try:
+            return parse(bytes(b).decode())
+        except IndexError:
+            raise ValueError(f'malformed array literal: "{bytes(b).decode()}"') from None
+
+    def parse(text: str) -> list:
+        if not (text.startswith("{") and text.endswith("}")) or "{" in text[1:-1]:
+            raise ValueError(f'malformed array literal: "{text}"')
+        items, i, body = [], 0, text[1:-1]
+        while i < len(body):
+            if body[i] == '"':
+                j, raw = i + 1, []
+                while body[j] != '"':
+                    if body[j] == "\\":
+                        j += 1
+                    raw.append(body[j])
+                    j += 1
+                items.append(element("".join(raw).encode()))
+                i = j + 2  # past the quote and the comma
+            else:
+                j = body.find(",", i)
+                j = len(body) if j < 0 else j
+                word = body[i:j].strip()
+                items.append(None if word.upper() == "NULL" else element(word.encode()))
+                i = j + 1
+        return items
+    return decode
+
+
+def _decode_array_binary(element: Decoder) -> Decoder:
+    def decode(b: bytes) -> list:
+        try:
+            return parse(bytes(b))
+        except struct.error:
+            raise ValueError("array value shorter than its header") from None
+
+    def parse(data: bytes) -> list:
+        ndim, _has_null, _element_oid = struct.unpack_from("!iiI", data)
+        if ndim == 0:
+            return []
+        if ndim != 1:
+            raise ValueError("only one-dimensional arrays are supported")
+        count, _lower = struct.unpack_from("!ii", data, 12)
+        items, offset = [], 20
+        for _ in range(count):
+            (size,) = _I4.unpack_from(data, offset)
+            offset += 4
+            if size < 0:
+                items.append(None)
+                continue
+            if offset + size > len(data):
+                raise ValueError("array element runs past the end of the value")
+            items.append(element(data[offset:offset + size]))
+            offset += size
+        if offset != len(data):
+            raise ValueError("trailing bytes after the array's elements")
+        return items
+    return decode
+
+
 for _oid, _name, _elem in ((1000, "_bool", BOOL), (1005, "_int2", INT2), (1007, "_int4", INT4),
                            (1016, "_int8", INT8), (1009, "_text", TEXT), (1015, "_varchar", VARCHAR),
-                           (1021, "_float4", FLOAT4), (1022, "_float8", FLOAT8)):
+                           (1021, "_float4", FLOAT4), (1022, "_float8", FLOAT8), (1028, "_oid", OID),
+                           (1003, "_name", NAME)):
     _et = TYPES[_elem]
-    TYPES[_oid] = PgType(_oid, _name, -1, _array_text(_et.encode_text), _decode_str,
-                         _array_binary(_elem, _et.encode_binary), _decode_str)
+    TYPES[_oid] = PgType(_oid, _name, -1, _array_text(_et.encode_text), _decode_array_text(_et.decode_text),
+                         _array_binary(_elem, _et.encode_binary), _decode_array_binary(_et.decode_binary))
 
 
 def pg_type(oid: int) -> PgType:

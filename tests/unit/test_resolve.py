@@ -92,3 +92,4 @@ def test_every_emitted_relation_name_is_quoted_and_ours():
                "SELECT * FROM cell_towers", ctx)
     assert q.sql == (f'WITH RECURSIVE "{CTE_PREFIX}1" AS (SELECT 1 AS "cell_id" UNION SELECT cell_id FROM '
                      f'"{CTE_PREFIX}1" AS cell_towers) SELECT * FROM "{CTE_PREFIX}1" AS cell_towers')
+

@@ -134,3 +134,17 @@ def test_text_round_trip_for_every_text_case():
 def test_unknown_oid_falls_back_to_text():
     assert pg.pg_type(123456).name == "text"
     assert pg.encode_value(5, 123456, True) == b"5"
+
+
+@pytest.mark.parametrize("oid, value", [(1007, [1, None, -3]), (1028, [23, 4294967295]), (1009, ["a b", 'x"y', None, "NULL", ""]),
+                                        (1016, [])])
+@pytest.mark.parametrize("binary", [False, True])
+def test_array_parameters_decode_to_lists(oid, value, binary):
+    assert pg.decode_value(pg.encode_value(value, oid, binary), oid, binary) == value
+
+
+@pytest.mark.parametrize("data, binary", [(b"{1,2", False), (b'{"a}', False), (b"{{1},{2}}", False),
+                                          (b"\x00\x00\x00\x01", True), (b"\x00\x00\x00\x02" + bytes(20), True)])
+def test_malformed_array_parameters_are_value_errors(data, binary):
+    with pytest.raises(ValueError):
+        pg.decode_value(data, 1007, binary)
