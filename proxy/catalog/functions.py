@@ -40,6 +40,10 @@ _QUOTE_LITERAL = (f"CASE WHEN _s IS NULL THEN NULL WHEN contains({_TEXT}, chr(92
                   f"THEN 'E' || chr(39) || replace({_DOUBLED}, chr(92), chr(92) || chr(92)) || chr(39) "
                   f"ELSE chr(39) || {_DOUBLED} || chr(39) END")
 
+# pg_get_indexdef(index, n, pretty) with n > 0: the n-th key column's name.
+_INDEX_COLUMN = """(SELECT a.attname FROM pgcat.pg_index x JOIN pgcat.pg_attribute a
+    ON a.attrelid = x.indrelid AND a.attnum = x.indkey[_n] WHERE x.indexrelid = _i)"""
+
 MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, body)
     "pg_get_userbyid": [("_r", "coalesce((SELECT rolname FROM pgcat.pg_roles WHERE oid = _r), "
                                 "'unknown (OID=' || _r || ')')")],
@@ -50,11 +54,19 @@ MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, b
     "col_description": [("_o, _n", _NULL)],
     "shobj_description": [("_o, _c", _NULL)],
     "pg_get_expr": [("_e, _r", _NULL), ("_e, _r, _p", _NULL)],
-    "pg_get_indexdef": [("_i", _INDEX_DEF), ("_i, _n, _p", f"CASE WHEN _n = 0 THEN {_INDEX_DEF} END")],
+    "pg_get_indexdef": [("_i", _INDEX_DEF), ("_i, _n, _p", f"CASE WHEN _n = 0 THEN {_INDEX_DEF} ELSE {_INDEX_COLUMN} END")],
     "pg_get_constraintdef": [("_c", _CONSTRAINT_DEF), ("_c, _p", _CONSTRAINT_DEF)],
     "pg_get_statisticsobjdef_columns": [("_o", _NULL)],
     "pg_get_viewdef": [("_v", _NULL), ("_v, _p", _NULL)],
     "pg_get_serial_sequence": [("_t, _c", _NULL)],
+    "pg_get_function_result": [("_o", "(SELECT CASE WHEN proretset THEN 'SETOF ' ELSE '' END || "
+                                      "format_type(prorettype, NULL) FROM pgcat.pg_proc WHERE oid = _o)")],
+    # Input arguments as "name type" (PostgreSQL adds OUT/VARIADIC modes, which no
+    # function a role can see in public has).
+    "pg_get_function_arguments": [("_o", "(SELECT coalesce(string_agg(trim(coalesce(a.n, '') || ' ' || format_type(a.t, NULL)), "
+                                         "', ' ORDER BY a.i), '') FROM (SELECT unnest(proargtypes) AS t, "
+                                         "unnest(proargnames[1:len(proargtypes)]) AS n, "
+                                         "generate_subscripts(proargtypes, 1) AS i FROM pgcat.pg_proc WHERE oid = _o) a)")],
     "pg_relation_is_publishable": [("_r", "false")],
     "pg_encoding_to_char": [("_e", "CASE _e WHEN 6 THEN 'UTF8' WHEN 0 THEN 'SQL_ASCII' ELSE '' END")],
     "pg_tablespace_location": [("_t", "''")],

@@ -30,6 +30,8 @@ _REG_LOOKUPS = {
 _TO_REG = {"to_regclass": "regclass", "to_regtype": "regtype", "to_regnamespace": "regnamespace",
            "to_regproc": "regproc"}
 _SET_RETURNING = frozenset({"generate_series", "generate_subscripts", "unnest"})
+_ZERO_BASED_COLUMNS = frozenset(c.name for columns in relations().values() for c in columns if c.wire_oid in (22, 30))
+_REGPROC_COLUMNS = frozenset(c.name for columns in relations().values() for c in columns if c.wire_oid == 24)
 # PostgreSQL type names DuckDB does not know, as the store holds their values.
 _TYPES = {"oid": "UINTEGER", "name": "VARCHAR", "char": "VARCHAR", "bpchar": "VARCHAR", "regproc": "VARCHAR",
           "int2vector": "SMALLINT[]", "oidvector": "BIGINT[]", "xid": "BIGINT", "aclitem": "VARCHAR",
@@ -72,9 +74,13 @@ def _bottom_up(tree: exp.Expression) -> exp.Expression:
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Table):
         return _table(node)
-    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and node.this.name.lower() == "pg_catalog" \
-            and isinstance(node.expression, exp.Func):
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) \
+            and node.this.name.lower() in CATALOG_SCHEMAS and isinstance(node.expression, exp.Func):
         return node.expression  # pg_catalog.format_type(...) -> format_type(...)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "_pg_expandarray" and len(node.expressions) == 1:
+        return _expand_array(node.expressions[0])
+    if isinstance(node, exp.Bracket) and _zero_based(node.this):
+        return _one_based(node)
     if isinstance(node, exp.ObjectIdentifier) and node.name.lower() == "oid":
         return exp.DataType.build(_TYPES["oid"], dialect="duckdb")  # x::oid, $1::oid[]
     if isinstance(node, exp.DataType):
@@ -115,8 +121,13 @@ def _table(table: exp.Table) -> exp.Expression:
                        hint="Ask the catalog and the tables in separate statements.")
     if relation not in relations():
         raise SqlError("42P01", f'relation "{relation}" does not exist')
-    alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
-    return exp.Table(this=exp.to_identifier(table_name(relation)), db=exp.to_identifier(SCHEMA), alias=alias)
+    if table.args.get("alias") is None:
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
+    # In place: a parenthesized join `(pg_class c JOIN pg_namespace n ...)` hangs its joins on this node.
+    table.set("this", exp.to_identifier(table_name(relation)))
+    table.set("db", exp.to_identifier(SCHEMA))
+    table.set("catalog", None)
+    return table
 
 
 def _operator(node: exp.Operator) -> exp.Expression:
@@ -147,11 +158,54 @@ def _cast(node: exp.Cast) -> exp.Expression:
     type_name = node.to.name.lower() if isinstance(node.to, exp.ObjectIdentifier) else None
     if type_name in _REG_LOOKUPS:
         inner = node.this
+        if inner.is_string and type_name == "regproc" and _compared_with_regproc_column(node):
+            return _bare_name(inner)  # typinput = 'array_in'::regproc: the store holds regproc as names
         if inner.is_string and not inner.name.isdigit():
             return _oid_of(inner, type_name)
         if isinstance(node.parent, exp.Cast) or isinstance(node.parent, exp.Select) or _in_order(node):
             return _name_of(inner, type_name)
         return exp.cast(inner, "BIGINT")
+    return node
+
+
+def _compared_with_regproc_column(node: exp.Cast) -> bool:
+    parent = node.parent
+    if not isinstance(parent, (exp.EQ, exp.NEQ)):
+        return False
+    other = parent.expression if parent.this is node else parent.this
+    return isinstance(other, exp.Column) and other.name.lower() in _REGPROC_COLUMNS
+
+
+def _bare_name(name: exp.Expression) -> exp.Expression:
+    last = exp.func("split_part", name, exp.Literal.string("."), exp.Literal.number(-1))  # 'pg_catalog.f' -> f
+    return exp.func("trim", last, exp.Literal.string('"'))
+
+
+def _expand_array(array: exp.Expression) -> exp.Expression:
+    """information_schema._pg_expandarray(a): one row (x, n) per element, n from 1."""
+    template = sqlglot.parse_one("unnest(list_transform(range(1, len(_a) + 1), lambda _i: {'x': _a[_i], 'n': _i}))",
+                                 read="duckdb")
+    return template.transform(lambda n: array.copy() if isinstance(n, exp.Column) and n.name == "_a" else n)
+
+
+def _zero_based(node: exp.Expression) -> bool:
+    """int2vector and oidvector columns (pg_index.indkey, pg_proc.proargtypes) count from 0."""
+    if not isinstance(node, exp.Column):
+        return False
+    name = node.name.lower()
+    if name in _ZERO_BASED_COLUMNS:
+        return True
+    select = node.find_ancestor(exp.Select)  # an alias of one, read from a derived table: tmp.i_indoption[k]
+    return select is not None and any(
+        isinstance(a, exp.Alias) and a.alias.lower() == name and isinstance(a.this, exp.Column)
+        and a.this.name.lower() in _ZERO_BASED_COLUMNS for a in select.find_all(exp.Alias))
+
+
+def _one_based(node: exp.Bracket) -> exp.Expression:
+    if len(node.expressions) != 1 or isinstance(node.expressions[0], exp.Slice):
+        return node
+    index = node.expressions[0]
+    node.set("expressions", [exp.Add(this=exp.Paren(this=index.copy()), expression=exp.Literal.number(1))])
     return node
 
 

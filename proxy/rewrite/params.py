@@ -68,6 +68,8 @@ def _context_oid(node: exp.Parameter, aliases: dict[str, str], ctx: RewriteConte
         target = parent.this if parent.this is not node else parent.expression
         if isinstance(target, exp.Column):
             return _column_oid(target, aliases, ctx) or pg.TEXT
+        if isinstance(target, exp.Cast):  # $1 < DATE '2030-01-01'
+            return _type_oid(target.to) or pg.TEXT
     return pg.TEXT
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -170,12 +171,19 @@ def _date_text(v: dt.date) -> bytes:
     return v.isoformat().encode()
 
 
+# What PostgreSQL's date input ignores after the date: a time of day and a zone.
+# pgJDBC's setDate sends '2020-01-01 +00', node-pg a JS Date as '2020-01-01T00:00:00.000+00:00'.
+_DATE_TAIL = re.compile(r"(?:[T ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{1,2}(?::?\d{2})?)?")
+
+
 def _decode_date_text(b: bytes) -> dt.date:
     s = bytes(b).decode().strip()
     if s == "infinity":
         return dt.date.max
     if s == "-infinity":
         return dt.date.min
+    if len(s) > 10 and _DATE_TAIL.fullmatch(s[10:]):
+        s = s[:10]
     return dt.date.fromisoformat(s)
 
 
@@ -605,6 +613,22 @@ for _oid, _name, _elem in ((1000, "_bool", BOOL), (1005, "_int2", INT2), (1007, 
                            (1003, "_name", NAME)):
     _et = TYPES[_elem]
     TYPES[_oid] = PgType(_oid, _name, -1, _array_text(_et.encode_text), _decode_array_text(_et.decode_text),
+                         _array_binary(_elem, _et.encode_binary), _decode_array_binary(_et.decode_binary))
+
+
+def _vector_text(v: Any) -> bytes:
+    return " ".join(str(x) for x in v).encode()
+
+
+def _decode_vector_text(b: bytes) -> list[int]:
+    return [int(x) for x in bytes(b).decode().split()]
+
+
+# int2vector and oidvector (pg_index.indkey, pg_proc.proargtypes): space-separated
+# in text, an int2[] / oid[] on the wire in binary.
+for _oid, _name, _elem in ((22, "int2vector", INT2), (30, "oidvector", OID)):
+    _et = TYPES[_elem]
+    TYPES[_oid] = PgType(_oid, _name, -1, _vector_text, _decode_vector_text,
                          _array_binary(_elem, _et.encode_binary), _decode_array_binary(_et.decode_binary))
 
 

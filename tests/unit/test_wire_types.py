@@ -148,3 +148,16 @@ def test_array_parameters_decode_to_lists(oid, value, binary):
 def test_malformed_array_parameters_are_value_errors(data, binary):
     with pytest.raises(ValueError):
         pg.decode_value(data, 1007, binary)
+
+
+@pytest.mark.parametrize("text", ["2020-01-01 +00", "2020-01-01T00:00:00.000+00:00", "2020-01-01 12:30:00-05",
+                                  "2020-01-01Z", " 2020-01-01 "])
+def test_date_input_ignores_a_time_and_zone_as_postgresql_does(text):
+    """pgJDBC's setDate and node-pg's Date parameters send these; PostgreSQL takes the date."""
+    assert pg.decode_value(text.encode(), pg.DATE, False) == dt.date(2020, 1, 1)
+
+
+@pytest.mark.parametrize("text", ["2020-01-01 x", "2020-01-01 +00 junk", "2020-13-01"])
+def test_date_input_refuses_anything_else(text):
+    with pytest.raises(ValueError):
+        pg.decode_value(text.encode(), pg.DATE, False)
