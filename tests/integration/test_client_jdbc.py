@@ -17,16 +17,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.postgres import types as pg_types
+
+from tests.integration.visible_schema import KEYS, TABLES, USERS, visible_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "tests" / "clients" / "jdbc" / "CatalogProbe.java"
 JAR = Path(os.environ.get("PGJDBC_JAR", "/usr/share/java/postgresql.jar"))
-USERS = ["admin", "analyst", "reporter", "dashboard"]
-TABLES = {"admin": ["calls", "cell_towers", "customers"], "analyst": ["calls", "cell_towers", "customers"],
-          "reporter": ["calls", "cell_towers", "customers"], "dashboard": ["cell_towers"]}
-# The demo's declared keys; each stays a key for every role here (raw or tokenized).
-KEYS = {"calls": "call_id", "cell_towers": "cell_id", "customers": "customer_id"}
 # PostgreSQL type name -> java.sql.Types, as pgJDBC reports them against PostgreSQL.
 JDBC_TYPES = {"int2": 5, "int4": 4, "int8": -5, "numeric": 2, "float4": 7, "float8": 8, "bool": -7,
               "text": 12, "varchar": 12, "date": 91, "timestamp": 93, "timestamptz": 93}
@@ -38,39 +34,6 @@ def date_query(user: str) -> str:
     if "customers" in TABLES[user]:
         return "SELECT count(*) FROM customers WHERE signup_date >= ?"
     return "SELECT count(*) FROM cell_towers WHERE ? < DATE '2030-01-01'"
-
-
-# --- what each role receives, asked independently through psycopg -------------
-
-_visible: dict[tuple[int, str], dict[str, list[tuple[str, str]]]] = {}
-
-
-def visible_columns(server, user: str) -> dict[str, list[tuple[str, str]]]:
-    """table -> [(column, PostgreSQL type name)] as the role receives them, in order.
-    A role that may only aggregate is asked which admin columns it can count, then
-    for their types through a GROUP BY over all of them."""
-    key = (server.port, user)
-    if key not in _visible:
-        result = {}
-        with psycopg.connect(server.dsn(user), autocommit=True) as conn:
-            for table in TABLES[user]:
-                try:
-                    description = conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description
-                except psycopg.errors.InsufficientPrivilege:
-                    candidates = [name for name, _ in visible_columns(server, "admin")[table]]
-                    names = []
-                    for name in candidates:
-                        try:
-                            conn.execute(f'SELECT count("{name}") FROM "{table}"').fetchall()
-                            names.append(name)
-                        except psycopg.errors.UndefinedColumn:
-                            pass
-                    listed = ", ".join(f'"{n}"' for n in names)
-                    description = conn.execute(f'SELECT {listed}, count(*) FROM "{table}" '
-                                               f"GROUP BY {listed} LIMIT 0").description[:-1]
-                result[table] = [(d.name, pg_types.get(d.type_code).name) for d in description]
-        _visible[key] = result
-    return _visible[key]
 
 
 def test_visible_columns_differ_by_role(proxy):

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import PASSWORDS
-from tests.integration.test_client_jdbc import KEYS, TABLES, USERS, visible_columns
+from tests.integration.visible_schema import KEYS, TABLES, USERS, visible_columns
 
 pyodbc = pytest.importorskip("pyodbc", reason="pyodbc is not installed (pip install pyodbc; needs unixodbc)")
 
