@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from proxy.catalog.route import is_catalog_query, plan_catalog_query
 from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
+from proxy.rewrite.arithmetic import postgres_division
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.allowlist import check_allowed
 from proxy.rewrite.emit import emit
@@ -61,6 +62,7 @@ PASSES = (
     check_allowed,            # every node, function and operator on the allow-list
     name_output_columns,      # output names computed by us, before any view exists in the tree
     enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression
+    postgres_division,        # the client's `/` divides as PostgreSQL does, on DuckDB too
     splice_policy_views,      # each stored table replaced by its policy view, as a tree node
 )
 

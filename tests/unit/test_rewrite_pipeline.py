@@ -136,3 +136,12 @@ def test_set_config_confirming_the_current_value_answers_it_and_changing_one_is_
     with pytest.raises(SqlError) as info:
         plan("SELECT set_config('TimeZone', 'Europe/Paris', false)", ctx())
     assert info.value.sqlstate == "0A000" and "SET TimeZone" in info.value.hint
+
+
+@pytest.mark.parametrize("sql, emitted", [
+    ("SELECT 5 / 2", 'SELECT 5 // 2 AS "?column?"'),
+    ("SELECT 5.5 / 2", 'SELECT 5.5 // 2 AS "?column?"'),  # DuckDB's // divides non-integers as / does
+    ("SELECT INTERVAL '1 day' / 2", 'SELECT INTERVAL \'1\' DAY / 2 AS "?column?"'),
+])
+def test_division_is_postgresql_division_on_duckdb(sql, emitted):
+    assert sql_of(sql) == emitted
