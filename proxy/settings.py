@@ -47,6 +47,7 @@ DEFAULTS: dict[str, tuple[str, str]] = {
     "synchronous_commit": ("on", "Sets the current transaction's synchronization level."),
     "jit": ("off", "Allow JIT compilation."),
     "max_index_keys": ("32", "Shows the maximum number of index keys."),
+    "default_table_access_method": ("heap", "Sets the default table access method for new tables."),
 }
 # Sent to the client as ParameterStatus at start-up and whenever they change.
 REPORTED = ("application_name", "client_encoding", "DateStyle", "default_transaction_read_only",

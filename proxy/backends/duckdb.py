@@ -109,6 +109,8 @@ def translate_error(exc: duckdb.Error) -> BackendError:
         return BackendError(f'relation "{m[1].rstrip("!")}" does not exist', "42P01")
     if m := _MISSING_COLUMN.search(text):
         return BackendError(f'column "{m[1]}" does not exist', "42703")
+    if text.startswith("unrecognized configuration parameter"):  # the catalog store's current_setting
+        return BackendError(text, "42704")
     if text.startswith("Division by zero"):
         return BackendError("division by zero", "22012")
     if m := _MISSING_FUNCTION.search(text):

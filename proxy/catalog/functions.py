@@ -44,11 +44,20 @@ _QUOTE_LITERAL = (f"CASE WHEN _s IS NULL THEN NULL WHEN contains({_TEXT}, chr(92
 _INDEX_COLUMN = """(SELECT a.attname FROM pgcat.pg_index x JOIN pgcat.pg_attribute a
     ON a.attrelid = x.indrelid AND a.attnum = x.indkey[_n] WHERE x.indexrelid = _i)"""
 
+_SETTING = "(SELECT setting FROM pgcat.pg_settings WHERE lower(name) = lower(_n))"
+_UNKNOWN_SETTING = "unrecognized configuration parameter"  # PostgreSQL's words; 42704 (translate_error)
+
 MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, body)
     "pg_get_userbyid": [("_r", "coalesce((SELECT rolname FROM pgcat.pg_roles WHERE oid = _r), "
                                 "'unknown (OID=' || _r || ')')")],
     "pg_table_is_visible": [("_r", "EXISTS (SELECT 1 FROM pgcat.pg_class WHERE oid = _r AND relnamespace = 2200)")],
     "pg_type_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_type WHERE oid = _t)")],
+    # Everything else a role's catalog holds is PostgreSQL's own, in pg_catalog: on the search path.
+    "pg_function_is_visible": [("_f", "EXISTS (SELECT 1 FROM pgcat.pg_proc WHERE oid = _f)")],
+    "pg_operator_is_visible": [("_o", "EXISTS (SELECT 1 FROM pgcat.pg_operator WHERE oid = _o)")],
+    "pg_collation_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_collation WHERE oid = _c)")],
+    "pg_opclass_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_opclass WHERE oid = _c)")],
+    "pg_conversion_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_conversion WHERE oid = _c)")],
     "format_type": [("_t, _m", _FORMAT_TYPE)],
     "obj_description": [("_o", _NULL), ("_o, _c", _NULL)],
     "col_description": [("_o, _n", _NULL)],
@@ -76,6 +85,11 @@ MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, b
     "quote_literal": [("_s", _QUOTE_LITERAL)],
     "quote_nullable": [("_s", f"coalesce({_QUOTE_LITERAL}, 'NULL')")],
     "pg_is_in_recovery": [("", "false")],  # the proxy serves no standby
+    # A name known only when the statement runs ($1): the defaults in pg_settings. The
+    # session's own values answer every current_setting('name') before this is reached.
+    "current_setting": [("_n", f"CASE WHEN {_SETTING} IS NULL THEN error('{_UNKNOWN_SETTING} \"' "
+                               f"|| coalesce(_n, '') || '\"') ELSE {_SETTING} END"),
+                        ("_n, _missing_ok", _SETTING)],
     "quote_ident": [("_s", "CASE WHEN regexp_full_match(_s, '[a-z_][a-z0-9_$]*') THEN _s "
                            "ELSE '\"' || replace(_s, '\"', '\"\"') || '\"' END")],
     # Everything in the role's catalog is its to read: it is exactly what it may read.

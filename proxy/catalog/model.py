@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 from proxy.catalog.definitions import builtin_procs, definitions, pg_types
 from proxy.catalog.infoschema import information_schema_rows
+from proxy.settings import DEFAULTS
 
 PUBLIC_NS = 2200
 LOGIN_OID = 10  # the login owns everything it sees, as the bootstrap superuser would
@@ -81,6 +82,7 @@ def catalog_rows(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Ma
         "pg_catalog.pg_tablespace": tablespace_rows(),
         "pg_catalog.pg_tables": [table_view_row(t, user, t in keys) for t in sorted(tables)],
         "pg_catalog.pg_indexes": [index_view_row(t, keys[t]) for t in sorted(keys)],
+        "pg_catalog.pg_settings": setting_rows(),
         **information_schema_rows(tables, keys, oids.tables, database=database, user=user),
     }
     rows = {name: [ordered(name, row) for row in filled.get(name, [])] for name in definitions().relations}
@@ -173,6 +175,13 @@ def constraint_rows(tables: Mapping[str, Sequence[VisibleColumn]], keys: Mapping
              "convalidated": True, "conrelid": oids.tables[t], "conindid": oids.indexes[t], "confupdtype": " ",
              "confdeltype": " ", "confmatchtype": " ", "conislocal": True, "connoinherit": True,
              "conkey": tuple(key_attnums(tables[t], keys[t]))} for t in sorted(keys)]
+
+
+def setting_rows() -> list[dict]:
+    """The settings the proxy keeps per session, at their defaults."""
+    return [{"name": name, "setting": value, "short_desc": description, "context": "user", "vartype": "string",
+             "source": "default", "boot_val": value, "reset_val": value, "pending_restart": False}
+            for name, (value, description) in sorted(DEFAULTS.items())]
 
 
 def database_row(database: str) -> dict:

@@ -77,6 +77,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) \
             and node.this.name.lower() in CATALOG_SCHEMAS and isinstance(node.expression, exp.Func):
         return node.expression  # pg_catalog.format_type(...) -> format_type(...)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("json_build_object", "jsonb_build_object"):
+        return exp.Anonymous(this="json_object", expressions=node.expressions)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "_pg_expandarray" and len(node.expressions) == 1:
         return _expand_array(node.expressions[0])
     if isinstance(node, exp.Bracket) and _zero_based(node.this):

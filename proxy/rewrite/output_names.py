@@ -85,21 +85,33 @@ def _strong_name(node: exp.Expression) -> str | None:
     return None
 
 
+def _special_name(node: exp.Expression) -> str | None:
+    """CASE, ARRAY[...], ROW(...), EXISTS, COALESCE...: named for their kind."""
+    for kind, name in _SPECIAL.items():
+        if isinstance(node, kind):
+            return name
+    return None
+
+
 def output_name(node: exp.Expression) -> str:
     if isinstance(node, exp.Alias):
         return folded(node.args["alias"])
     if isinstance(node, exp.Cast):
-        inner = _strong_name(node.this)
+        # ARRAY[...]::text[] keeps "array" (strength 2 in PostgreSQL's FigureColname); CASE is weaker than a cast
+        inner = _strong_name(node.this) or (None if isinstance(node.this, exp.Case) else _special_name(node.this))
         if inner is not None:
             return inner
-        written = node.to.sql(dialect="postgres").lower().split("(")[0]
+        to = node.to
+        while to.is_type(exp.DType.ARRAY) and to.expressions:  # '{1}'::int[] is named for int4
+            to = to.expressions[0]
+        written = to.sql(dialect="postgres").lower().split("(")[0]
         return _TYPE_NAMES.get(written, written)
     strong = _strong_name(node)
     if strong is not None:
         return strong
-    for kind, name in _SPECIAL.items():  # the weak names: CASE, ARRAY[...], ROW(...)
-        if isinstance(node, kind):
-            return name
+    special = _special_name(node)
+    if special is not None:
+        return special
     if isinstance(node, exp.Interval):  # interval '1 day' is a cast to interval
         return "interval"
     return UNNAMED

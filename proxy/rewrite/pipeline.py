@@ -15,6 +15,7 @@ from sqlglot import exp
 from proxy.catalog.route import is_catalog_query, plan_catalog_query
 from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
 from proxy.rewrite.arithmetic import postgres_division
+from proxy.rewrite.array_literals import postgres_array_literals
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.allowlist import check_allowed
 from proxy.rewrite.emit import emit
@@ -63,6 +64,7 @@ PASSES = (
     name_output_columns,      # output names computed by us, before any view exists in the tree
     enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression
     postgres_division,        # the client's `/` divides as PostgreSQL does, on DuckDB too
+    postgres_array_literals,  # '{1,2}'::int[] reads as PostgreSQL reads it, on DuckDB too
     splice_policy_views,      # each stored table replaced by its policy view, as a tree node
 )
 

@@ -24,24 +24,40 @@ def _replacement(node: exp.Expression, ctx: RewriteContext) -> tuple[str, exp.Ex
         return "version", exp.Literal.string(VERSION_STRING)
     if isinstance(node, exp.CurrentSchema) or name == "current_schema":
         return "current_schema", exp.Literal.string("public")
-    if isinstance(node, exp.CurrentDatabase):
+    if isinstance(node, exp.CurrentDatabase) or name == "current_database":  # pg_catalog.current_database()
         return "current_database", exp.Literal.string(ctx.database)
     if isinstance(node, exp.CurrentCatalog):
         return "current_catalog", exp.Literal.string(ctx.database)
     if isinstance(node, exp.Column) and not node.table and not node.this.quoted \
             and node.name.lower() in ("user", "current_role"):  # reserved words in PostgreSQL
         return node.name.lower(), exp.Literal.string(ctx.user)
-    if isinstance(node, exp.CurrentUser):
+    if isinstance(node, exp.CurrentUser) or name == "current_user":
         return "current_user", exp.Literal.string(ctx.user)
-    if isinstance(node, exp.SessionUser):
+    if isinstance(node, exp.SessionUser) or name == "session_user":
         return "session_user", exp.Literal.string(ctx.user)
     if name == "pg_backend_pid":
         return name, exp.Literal.number(ctx.backend_pid)
-    if name == "current_setting" and node.expressions and node.expressions[0].is_string:
-        return name, exp.Literal.string(ctx.setting(node.expressions[0].name))
+    if name == "current_setting" and node.expressions and _constant(node.expressions[0]).is_string:
+        return name, _current_setting(node.expressions, ctx)
     if name == "set_config":
         return name, exp.Literal.string(_set_config_unchanged(node, ctx))
     return None
+
+
+def _constant(node: exp.Expression) -> exp.Expression:
+    """'x'::text -> 'x' (SQLAlchemy casts the setting name it asks for)."""
+    return _constant(node.this) if isinstance(node, exp.Cast) else node
+
+
+def _current_setting(args: list[exp.Expression], ctx: RewriteContext) -> exp.Expression:
+    """current_setting(name [, missing_ok]): missing_ok true gives NULL for an unknown name."""
+    missing_ok = len(args) > 1 and isinstance(args[1], exp.Boolean) and args[1].this
+    try:
+        return exp.Literal.string(ctx.setting(_constant(args[0]).name))
+    except SqlError:
+        if missing_ok:
+            return exp.Null()
+        raise
 
 
 def _set_config_unchanged(node: exp.Anonymous, ctx: RewriteContext) -> str:

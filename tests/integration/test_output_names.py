@@ -37,6 +37,7 @@ EXPRESSIONS = [
     "string_agg(city, ',')", "array_agg(city)", "count(*) FILTER (WHERE city = 'x')",
     "row_number() OVER ()", "rank() OVER (ORDER BY city)", "pg_catalog.lower(city)", "array_length(ARRAY[1], 1)",
     "to_timestamp(0)", "age(birth_date)", "date '2020-01-01'", "interval '1 day'", "customers.email",
+    "'{1,2}'::int[]", "ARRAY[city]::text[]", "cast('{1}' AS bigint[])", "CASE WHEN zip > '1' THEN 1 END::text",
 ]
 GROUPED = {"count(*)", "count(DISTINCT city)", "sum(annual_income)", "avg(annual_income)", "max(city)", "min(city)",
            "bool_and(true)", "every(true)", "stddev(annual_income)", "variance(annual_income)",

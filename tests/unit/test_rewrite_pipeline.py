@@ -145,3 +145,18 @@ def test_set_config_confirming_the_current_value_answers_it_and_changing_one_is_
 ])
 def test_division_is_postgresql_division_on_duckdb(sql, emitted):
     assert sql_of(sql) == emitted
+
+
+@pytest.mark.parametrize("sql, emitted", [
+    ("SELECT '{1,2}'::int[]", "SELECT CAST(['1', '2'] AS INT[]) AS \"int4\""),
+    ("SELECT '{\"a b\",NULL}'::text[]", "SELECT CAST(['a b', NULL] AS TEXT[]) AS \"text\""),
+    ("SELECT '[1,2]'::int[]", "SELECT CAST('[1,2]' AS INT[]) AS \"int4\""),  # DuckDB's own syntax is left alone
+])
+def test_postgresql_array_literals_on_duckdb(sql, emitted):
+    assert sql_of(sql) == emitted
+
+
+def test_a_malformed_array_literal_is_22p02():
+    with pytest.raises(SqlError) as info:
+        sql_of("SELECT '{1,2'::int[]")
+    assert info.value.sqlstate == "22P02"
