@@ -67,7 +67,11 @@ ESCAPES = ["SELECT relname FROM pg_class, read_text('/etc/hostname')",
            "SELECT relname FROM pg_class UNION ALL SELECT content FROM read_text('/etc/hostname')",
            "SELECT relname, (SELECT count(*) FROM read_csv('/etc/hostname')) FROM pg_class",
            "SELECT * FROM pg_class, duckdb_settings()",
-           "SELECT * FROM pg_class, (SELECT * FROM read_blob('/etc/hostname')) AS b"]
+           "SELECT * FROM pg_class, (SELECT * FROM read_blob('/etc/hostname')) AS b",
+           # the store's own DuckDB functions: its settings, the environment
+           "SELECT current_setting('temp_directory'::text) FROM pg_catalog.pg_am LIMIT 1",
+           "SELECT current_setting(amname) FROM pg_catalog.pg_am WHERE amname = 'heap'",
+           "SELECT getenv('HOME') FROM pg_catalog.pg_am", "SELECT typeof(oid) FROM pg_class"]
 
 
 @pytest.mark.parametrize("sql", ESCAPES)
@@ -78,7 +82,7 @@ def test_a_catalog_statement_reaches_nothing_but_the_catalog(server, user, sql):
     with psycopg.connect(server.dsn(user), autocommit=True) as conn:
         with pytest.raises(psycopg.Error) as info:
             conn.execute(sql).fetchall()
-        assert info.value.sqlstate in ("42883", "0A000", "42P01"), info.value
+        assert info.value.sqlstate in ("42883", "0A000", "42P01", "42704"), info.value
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
