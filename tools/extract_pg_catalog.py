@@ -41,7 +41,8 @@ STATIC_ROWS = {
     # PostgreSQL's own languages, operators, casts and operator classes: public
     # facts of the server type, which DBeaver and pgAdmin list.
     **{f"pg_catalog.{name}": f"SELECT * FROM pg_catalog.{name} WHERE oid < 16384 ORDER BY oid"
-       for name in ("pg_language", "pg_operator", "pg_cast", "pg_opclass", "pg_opfamily", "pg_conversion")},
+       for name in ("pg_language", "pg_operator", "pg_cast", "pg_opclass", "pg_opfamily", "pg_conversion",
+                    "pg_extension")},
 }
 PROC_ROWS = "SELECT * FROM pg_catalog.pg_proc WHERE oid < 16384 ORDER BY oid"
 # format_type(oid, NULL): the SQL name information_schema.columns.data_type and format_type need.
@@ -123,6 +124,7 @@ def extract(conn: psycopg.Connection) -> dict:
     return {
         "server_version": conn.execute("SELECT version()").fetchone()[0],
         "relations": {name: relation_columns(conn, name) for name in names},
+        "relation_oids": {name: conn.execute("SELECT %s::regclass::oid", (name,)).fetchone()[0] for name in names},
         "rows": {name: json_rows(conn, query) for name, query in STATIC_ROWS.items()},
         "type_names": {str(oid): name for oid, name in conn.execute(TYPE_NAMES)},
         "btree_opclasses": {str(t): oid for t, oid in conn.execute(BTREE_OPCLASSES)},

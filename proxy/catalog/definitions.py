@@ -25,6 +25,7 @@ class CatalogColumn:
 class Definitions:
     server_version: str
     relations: Mapping[str, tuple[CatalogColumn, ...]]  # "pg_catalog.pg_class" -> columns in order
+    relation_oids: Mapping[str, int]  # "pg_catalog.pg_class" -> 1259: a catalog row's tableoid
     rows: Mapping[str, tuple[tuple, ...]]  # built-in rows: pg_type, pg_am, pg_collation, pg_namespace
     type_names: Mapping[int, str]  # format_type(oid, NULL)
     btree_opclasses: Mapping[int, int]  # type OID -> default btree operator class OID
@@ -40,6 +41,7 @@ def definitions() -> Definitions:
         server_version=data["server_version"],
         relations=MappingProxyType({name: tuple(CatalogColumn(*c) for c in columns)
                                     for name, columns in data["relations"].items()}),
+        relation_oids=MappingProxyType(data["relation_oids"]),
         rows=MappingProxyType({name: tuple(map(_frozen, rows)) for name, rows in data["rows"].items()}),
         type_names=MappingProxyType({int(k): v for k, v in data["type_names"].items()}),
         btree_opclasses=MappingProxyType({int(k): v for k, v in data["btree_opclasses"].items()}),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from proxy.catalog.definitions import definitions
 from proxy.catalog.store import SCHEMA, relations, table_name
 from proxy.errors import SqlError
 from proxy.rewrite.resolve import is_cte_reference
@@ -55,8 +56,27 @@ def catalog_relation(table: exp.Table) -> str | None:
 
 
 def transpile(tree: exp.Expression) -> Transpiled:
-    tree = _bottom_up(tree.copy())
+    tree = _bottom_up(_table_oids(tree.copy()))
     return Transpiled(tree.sql(dialect="duckdb"), _column_oids(tree))
+
+
+def _table_oids(tree: exp.Expression) -> exp.Expression:
+    """The system column tableoid (psql's \\dd reads it): the catalog relation's own OID."""
+    relations_by_alias = {}
+    for table in tree.find_all(exp.Table):
+        relation = catalog_relation(table) if isinstance(table.this, exp.Identifier) else None
+        if relation in definitions().relation_oids:
+            relations_by_alias[table.alias_or_name.lower()] = relation
+    for column in list(tree.find_all(exp.Column)):
+        if column.name.lower() != "tableoid":
+            continue
+        qualifier = column.table.lower()
+        relation = relations_by_alias.get(qualifier) if qualifier else \
+            (next(iter(relations_by_alias.values())) if len(relations_by_alias) == 1 else None)
+        if relation is not None:
+            oid = exp.cast(exp.Literal.number(definitions().relation_oids[relation]), _TYPES["oid"], dialect="duckdb")
+            column.replace(oid)
+    return tree
 
 
 def _bottom_up(tree: exp.Expression) -> exp.Expression:
@@ -113,7 +133,8 @@ def _table(table: exp.Table) -> exp.Expression:
         if isinstance(table.this, exp.Anonymous) and name not in _SET_RETURNING:
             raise SqlError("42883", f"function {name}() does not exist",
                            hint="Catalog statements may call generate_series, generate_subscripts and unnest in FROM.")
-        if not isinstance(table.this, (exp.Anonymous, exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.Unnest)):
+        if not isinstance(table.this, (exp.Anonymous, exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.Unnest,
+                                       exp.Explode)):  # pg_catalog.unnest(...) parses as Explode
             raise SqlError("0A000", "this FROM item is not supported in a catalog statement")
         table.set("db", None)  # pg_catalog.generate_series(...) s
         return table

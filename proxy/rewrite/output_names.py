@@ -104,7 +104,7 @@ def output_name(node: exp.Expression) -> str:
         to = node.to
         while to.is_type(exp.DType.ARRAY) and to.expressions:  # '{1}'::int[] is named for int4
             to = to.expressions[0]
-        written = to.sql(dialect="postgres").lower().split("(")[0]
+        written = to.sql(dialect="postgres").lower().split("(")[0].split(".")[-1]  # pg_catalog.text -> text
         return _TYPE_NAMES.get(written, written)
     strong = _strong_name(node)
     if strong is not None:

@@ -95,3 +95,52 @@ def test_the_declared_primary_key_is_shown_where_the_role_receives_it_one_to_one
     assert '"customers_pkey" PRIMARY KEY, btree (customer_id)' in out
     [id_row] = [line for line in out.splitlines() if line.startswith(" customer_id ")]
     assert [cell.strip() for cell in id_row.split("|")] == ["customer_id", id_type, "", "not null", ""]
+
+
+# psql 15's tab completion after `SELECT * FROM cu` (Query_for_list_of_selectables
+# with the schema alternatives it appends).
+TAB_COMPLETION = """SELECT c.relname, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+ WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') AND (c.relname) LIKE '{prefix}%'
+   AND pg_catalog.pg_table_is_visible(c.oid)
+   AND c.relnamespace <> (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pg_catalog')
+UNION ALL
+SELECT NULL::pg_catalog.text, n.nspname FROM pg_catalog.pg_namespace n
+ WHERE n.nspname LIKE '{prefix}%' AND n.nspname NOT LIKE E'pg\\\\_%'
+LIMIT 1000"""
+
+
+@pytest.mark.parametrize("user, completions", [("analyst", ["calls", "cell_towers", "customers"]),
+                                               ("dashboard", ["cell_towers"])])
+def test_tab_completion_offers_exactly_the_role_tables(server, user, completions):
+    with psycopg.connect(server.dsn(user), autocommit=True) as conn:
+        cursor = conn.execute(TAB_COMPLETION.format(prefix="c"))
+        assert [d.name for d in cursor.description] == ["relname", "text"]
+        assert sorted(name for name, _ in cursor.fetchall()) == completions
+
+
+@pytest.mark.parametrize("command", [r"\dt+", r"\d+ cell_towers", r"\dv", r"\df", r"\du", r"\dx", r"\dp", r"\dd",
+                                     r"\di", r"\dT", r"\do", r"\dconfig"])
+@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "dashboard"])
+def test_meta_commands_answer_for_every_role(server, user, command):
+    result = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", server.dsn(user), "-c", command],
+                            capture_output=True, text=True, timeout=30)
+    out = result.stdout
+    assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr
+    if user != "admin":
+        assert not any(word in out for word in HIDDEN), out
+    if command == r"\dx":
+        assert " plpgsql | 1.0     | pg_catalog |" in out
+    if command == r"\du":
+        assert f" {user} " in out
+    if command == r"\d+ cell_towers":
+        assert '"cell_towers_pkey" PRIMARY KEY, btree (cell_id)' in out and "Access method: heap" in out
+    if command == r"\dv":
+        assert result.stderr == "Did not find any relations.\n"  # no views: the policy views are not the role's
+
+
+@pytest.mark.parametrize("user", ["analyst", "reporter"])
+def test_gdesc_describes_what_the_role_would_receive(server, user):
+    query = "SELECT count(*) AS n, region FROM customers GROUP BY region"
+    result = subprocess.run(["psql", "-X", "-A", "-t", "-F", "|", server.dsn(user)], input=f"{query} \\gdesc\n",
+                            capture_output=True, text=True, timeout=30)
+    assert result.stdout.splitlines() == ["n|bigint", "region|text"], result.stderr

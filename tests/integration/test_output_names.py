@@ -38,6 +38,7 @@ EXPRESSIONS = [
     "row_number() OVER ()", "rank() OVER (ORDER BY city)", "pg_catalog.lower(city)", "array_length(ARRAY[1], 1)",
     "to_timestamp(0)", "age(birth_date)", "date '2020-01-01'", "interval '1 day'", "customers.email",
     "'{1,2}'::int[]", "ARRAY[city]::text[]", "cast('{1}' AS bigint[])", "CASE WHEN zip > '1' THEN 1 END::text",
+    "NULL::pg_catalog.text", "'1'::pg_catalog.int4",
 ]
 GROUPED = {"count(*)", "count(DISTINCT city)", "sum(annual_income)", "avg(annual_income)", "max(city)", "min(city)",
            "bool_and(true)", "every(true)", "stddev(annual_income)", "variance(annual_income)",
