@@ -21,10 +21,11 @@ from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import recursion_error
-from proxy.rewrite.pipeline import BackendQuery, DeclareCursor, Planned
+from proxy.rewrite.pipeline import BackendQuery, CopyOut, DeclareCursor, Planned
 from proxy.running import MEMORY, TIMEOUT, USER, Interruptible, Running, Stopped, stop_error
 from proxy.session_commands import LocalCommand
 from proxy.settings import REPORTED, Settings
+from proxy.wire import copy
 from proxy.wire import messages as m
 from proxy.wire import types as pg
 
@@ -417,6 +418,8 @@ class Session:
                           *, describe: bool, started: float | None = None) -> None:
         if isinstance(item, DeclareCursor):
             await self.declare(item, params, started)
+        elif isinstance(item, CopyOut):
+            await self.copy_out(item, params, started)
         elif isinstance(item, LocalCommand) and item.action in CURSOR_ACTIONS:
             await self.cursor_command(item, formats, describe=describe)
         elif isinstance(item, LocalCommand):
@@ -573,17 +576,37 @@ class Session:
             self.release_cursor(cursor)
         self.send(m.command_complete(f"SELECT {count}"))
 
+    async def copy_out(self, item: CopyOut, params: list[Any], started: float | None = None) -> None:
+        """COPY (query) TO STDOUT: the query's rows in text or CSV, as CopyData."""
+        cursor = await self.acquire_cursor(item.query)
+        try:
+            async with self.guard(cursor.cancel, started):
+                columns = await self.blocking(cursor.execute, item.query.sql, params, ())
+                self.send(copy.copy_out_response(len(columns)))
+                if item.format.header:
+                    self.send(copy.header([c.name for c in columns], item.format))
+                encoders = column_encoders(columns, [0] * len(columns))
+                count = await self._stream(cursor, columns, [0] * len(columns), limit=0,
+                                           encode_rows=lambda rows: copy.copy_rows(rows, encoders, item.format))
+        finally:
+            self.release_cursor(cursor)
+        self.send(copy.copy_done())
+        self.send(m.command_complete(f"COPY {count}"))
+
     async def _stream(self, cursor: Cursor, columns: list[ResultColumn], formats: list[int],
-                      limit: int, sent: list[int] | None = None) -> int:
-        """Send rows in batches, waiting for the client to drain each one; returns
-        the row count, or -1 when `limit` rows were sent and more may follow."""
+                      limit: int, sent: list[int] | None = None,
+                      encode_rows: Callable[[list[tuple[Any, ...]]], bytes] | None = None) -> int:
+        """Send rows in batches (DataRows, or what `encode_rows` makes of them), waiting
+        for the client to drain each one; returns the row count, or -1 when `limit`
+        rows were sent and more may follow."""
         encoders = column_encoders(columns, formats, sent)
+        encode = encode_rows or (lambda rows: m.data_rows(rows, encoders))
         sent, step = 0, first_step(columns)
         while True:
             want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - sent)
             if want == 0:
                 return -1
-            blob, n, step, done = await self.blocking(_fetch_batch, cursor, want, step, encoders, self.running)
+            blob, n, step, done = await self.blocking(_fetch_batch, cursor, want, step, encode, self.running)
             self.check_running()
             if blob:
                 self.send(blob)
@@ -708,7 +731,7 @@ class Session:
         if len(planned) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         plan = planned[0] if planned else None
-        if isinstance(plan, DeclareCursor):
+        if isinstance(plan, (DeclareCursor, CopyOut)):
             oids = plan.query.param_oids
         else:
             oids = plan.param_oids if isinstance(plan, BackendQuery) else msg.param_oids
@@ -808,9 +831,10 @@ class Session:
             self.send(m.empty_query_response())
             return
         self._check_not_failed(plan)
-        if isinstance(plan, (LocalCommand, DeclareCursor)):
+        if isinstance(plan, (LocalCommand, DeclareCursor, CopyOut)):
             if portal.done:
-                self.send(m.command_complete(plan.tag if isinstance(plan, LocalCommand) else "DECLARE CURSOR"))
+                self.send(m.command_complete(plan.tag if isinstance(plan, LocalCommand)
+                                             else "COPY 0" if isinstance(plan, CopyOut) else "DECLARE CURSOR"))
                 return
             portal.done = True
             await self.run_planned(plan, portal.params, portal.result_formats, describe=False)
@@ -857,7 +881,7 @@ def _too_large(msg: m.TooLarge, max_statement: int) -> SqlError:
                              "(limits.max_message)", hint="Send smaller parameter values.")
 
 
-def _fetch_batch(cursor: Cursor, limit: int, step: int, encoders: list[Any],
+def _fetch_batch(cursor: Cursor, limit: int, step: int, encode: Callable[[list[tuple[Any, ...]]], bytes],
                  running: Running | None) -> tuple[bytes, int, int, bool]:
     """Up to `limit` rows as DataRows, fetched `step` rows at a time (growing
     while rows are small) in one trip to the worker thread, ending early at
@@ -868,7 +892,7 @@ def _fetch_batch(cursor: Cursor, limit: int, step: int, encoders: list[Any],
     while n < limit:
         want = min(step, limit - n)
         rows = cursor.fetch(want)
-        blob = m.data_rows(rows, encoders)
+        blob = encode(rows)
         parts.append(blob)
         n, size = n + len(rows), size + len(blob)
         if len(rows) < want:

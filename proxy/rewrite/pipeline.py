@@ -17,6 +17,7 @@ from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
 from proxy.rewrite.arithmetic import postgres_division
 from proxy.rewrite.array_literals import postgres_array_literals
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.copy_statement import copy_format, copy_query
 from proxy.rewrite.allowlist import check_allowed
 from proxy.rewrite.emit import emit
 from proxy.rewrite.guard import guard, require_query
@@ -28,7 +29,9 @@ from proxy.rewrite.policy_views import splice_policy_views
 from proxy.rewrite.resolve import resolve_names
 from proxy.rewrite.session_functions import answer_session_functions, uses_session_state
 from proxy.session_commands import LOCAL_WORDS, LocalCommand, parse_local_command
+from proxy.wire.copy import CopyFormat
 
+_STDOUT_OPTIONS = re.compile(r"\bTO\s+STDOUT\s*(?=\()", re.IGNORECASE)
 _DECLARE = re.compile(
     r'\s*DECLARE\s+(?P<name>"(?:[^"]|"")+"|\w+)\s+(?P<options>(?:(?:BINARY|ASENSITIVE|INSENSITIVE|NO|SCROLL)\s+)*)'
     r'CURSOR\s+(?P<hold>(?:WITH|WITHOUT)\s+HOLD\s+)?FOR\s+', re.IGNORECASE)
@@ -53,7 +56,15 @@ class DeclareCursor:
     hold: bool
 
 
-Planned = LocalCommand | BackendQuery | DeclareCursor
+@dataclass(frozen=True, slots=True)
+class CopyOut:
+    """COPY (query) TO STDOUT: the query planned as any other, its rows sent as CopyData."""
+
+    query: BackendQuery
+    format: CopyFormat
+
+
+Planned = LocalCommand | BackendQuery | DeclareCursor | CopyOut
 
 
 # The data-query passes, in order. Each sees the tree the previous one left.
@@ -96,6 +107,14 @@ def plan_declare(stmt: Statement, ctx: RewriteContext, declared: tuple[int, ...]
     return DeclareCursor(name, query, "BINARY" in options, match["hold"] is not None and "WITHOUT" not in match["hold"].upper())
 
 
+def plan_copy(stmt: Statement, ctx: RewriteContext, declared: tuple[int, ...]) -> CopyOut:
+    text = _STDOUT_OPTIONS.sub(r"\g<0> WITH ", stmt.text, count=1)  # TO STDOUT (FORMAT csv): WITH is optional
+    tree = parse_statement(Statement(text, stmt.offset, stmt.first_word))
+    if not isinstance(tree, exp.Copy):
+        raise SqlError("42601", "syntax error in COPY")
+    return CopyOut(plan_query(copy_query(tree), ctx, declared), copy_format(tree))
+
+
 def plan(sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[Planned]:
     """Every statement of one message, planned before any runs (as PostgreSQL
     parses a whole Query message first: a syntax error anywhere runs nothing)."""
@@ -103,6 +122,8 @@ def plan(sql: str, ctx: RewriteContext, declared: tuple[int, ...] = ()) -> list[
     for stmt in split_statements(sql):
         if stmt.first_word == "DECLARE":
             planned.append(plan_declare(stmt, ctx, declared))
+        elif stmt.first_word == "COPY":
+            planned.append(plan_copy(stmt, ctx, declared))
         elif stmt.first_word in LOCAL_WORDS:
             planned.append(parse_local_command(stmt))
         else:
