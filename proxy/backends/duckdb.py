@@ -68,6 +68,13 @@ _SAME_TEXT = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "
                         "TIMESTAMP WITH TIME ZONE", "UUID", "JSON"})
 
 
+# DuckDB hands intervals to Python as timedelta, folding months into 30 days: 1 mon is
+# not 30 days (2020-01-31 + 1 mon is 2020-02-29). Its three fields, read in SQL, are exact.
+_INTERVAL_PARTS = ("CASE WHEN {ref} IS NOT NULL THEN [12 * datepart('year', {ref}) + datepart('month', {ref}), "
+                   "datepart('day', {ref}), 3600000000 * datepart('hour', {ref}) "
+                   "+ 60000000 * datepart('minute', {ref}) + datepart('microseconds', {ref})] END")
+
+
 def text_expression(position: int, duck_type: str) -> str | None:
     """SQL that renders result column `position` (1-based) as PostgreSQL text, or None."""
     ref = f"#{position}"
@@ -131,6 +138,7 @@ def translate_error(exc: duckdb.Error) -> BackendError:
 class DuckDBCursor:
     def __init__(self, con: duckdb.DuckDBPyConnection, shapes: dict[str, list[tuple[str, str]]]) -> None:
         self._con = con
+        self._intervals: list[int] = []  # result columns fetched as [months, days, microseconds]
         self._shapes = shapes  # shared across cursors: the database is read-only, so shapes never change
 
     def _shape(self, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
@@ -158,12 +166,14 @@ class DuckDBCursor:
         except ValueError as exc:
             raise BackendError(str(exc), "08P01") from None
         columns, exprs = [], []
+        self._intervals = [i for i, (_, duck_type) in enumerate(shape) if duck_type == "INTERVAL"]
         for i, ((name, duck_type), code) in enumerate(zip(shape, codes), start=1):
             expr = text_expression(i, duck_type) if code == 0 else None
-            exprs.append(expr or f"#{i}")
+            exprs.append(expr or (_INTERVAL_PARTS.format(ref=f"#{i}") if duck_type == "INTERVAL" else f"#{i}"))
             column = pg_column(name, duck_type)
             columns.append(replace(column, preformatted=True) if expr else column)
-        wrapped = f"SELECT {', '.join(exprs)} FROM ({sql}) AS q" if any(c.preformatted for c in columns) else sql
+        wrapped = f"SELECT {', '.join(exprs)} FROM ({sql}) AS q" \
+            if any(c.preformatted for c in columns) or self._intervals else sql
         try:
             self._con.execute(wrapped, list(params))
         except duckdb.Error as exc:
@@ -172,9 +182,13 @@ class DuckDBCursor:
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]:
         try:
-            return self._con.fetchmany(n)
+            rows = self._con.fetchmany(n)
         except duckdb.Error as exc:
             raise translate_error(exc) from None
+        if self._intervals:  # [months, days, microseconds] -> Interval
+            rows = [tuple(pg.Interval(*v) if i in self._intervals and v is not None else v
+                          for i, v in enumerate(row)) for row in rows]
+        return rows
 
     def cancel(self) -> None:
         self._con.interrupt()

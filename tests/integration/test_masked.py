@@ -83,7 +83,10 @@ ATTACKS = [
     ("SELECT * FROM customers WHERE email IN (SELECT email FROM customers) LIMIT 10", "rows"),
     ("SELECT * FROM (VALUES (1)) v(x), customers LIMIT 5", "rows"),
     ("EXPLAIN SELECT * FROM customers", "error"),
-    ("COPY customers TO STDOUT", "error"),
+    # COPY (query) TO STDOUT is a read through the policy (test_copy.py compares it with the
+    # SELECT); reaching a hidden column or the server's files through COPY is refused.
+    ("COPY (SELECT full_name FROM customers) TO STDOUT", "error"),
+    ("COPY customers TO '/tmp/anonproxy-leak.csv'", "error"),
     ("INSERT INTO cell_towers VALUES (1, 'x', 'y', 0, 0)", "error"),
     ("ATTACH 'examples/data/demo.duckdb' AS raw", "error"),
     ("PRAGMA table_info('customers')", "error"),
