@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.catalog.cursor import CatalogCursor
+from proxy.catalog.origins import with_origins
 from proxy.connection_limits import too_many
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
@@ -99,7 +100,8 @@ def _formats_for(formats: tuple[int, ...], n: int) -> list[int]:
 
 def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) -> bytes:
     return m.row_description(
-        [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier) for c in columns], formats)
+        [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier, c.table_oid, c.column_number)
+         for c in columns], formats)
 
 
 def _as_bytes(value: str | bytes) -> bytes:
@@ -570,7 +572,7 @@ class Session:
                 columns = await self.blocking(cursor.execute, query.sql, params, formats)
                 fmts = _formats_for(formats, len(columns))
                 if describe:
-                    self.send(_row_description(columns, fmts))
+                    self.send(_row_description(await self._labelled(query, columns), fmts))
                 count = await self._stream(cursor, columns, fmts, limit=0)
         finally:
             self.release_cursor(cursor)
@@ -789,11 +791,20 @@ class Session:
             params = [None] * len(stmt.param_oids)
             try:
                 async with self.guard(cursor.cancel):
-                    stmt.columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
+                    columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
             finally:
                 if catalog:
                     self.release_cursor(cursor)
+            stmt.columns = await self._labelled(stmt.plan, columns)
         return stmt.columns
+
+    async def _labelled(self, query: BackendQuery, columns: list[ResultColumn]) -> list[ResultColumn]:
+        """Columns read straight from a stored table carry its OID and column number in
+        the role's catalog (built on first need), as PostgreSQL's RowDescription does."""
+        if not any(origin is not None for origin in query.origins):
+            return columns
+        store = await self.blocking(self.server.catalogs.get, self.ctx)
+        return with_origins(columns, query.origins, store.tables)
 
     def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
         if isinstance(plan, LocalCommand) and plan.action == "show":
@@ -820,8 +831,8 @@ class Session:
             cursor = await self.acquire_cursor(plan)
             portal.cursor = cursor
             async with self.guard(cursor.cancel):
-                portal.columns = await self.blocking(cursor.execute, plan.sql, portal.params,
-                                                     portal.result_formats)
+                columns = await self.blocking(cursor.execute, plan.sql, portal.params, portal.result_formats)
+            portal.columns = await self._labelled(plan, columns)
         return portal.columns
 
     async def _execute(self, msg: m.Execute) -> None:

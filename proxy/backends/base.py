@@ -36,6 +36,8 @@ class ResultColumn:
     # format (DuckDB: text as str; PostgreSQL: text or binary bytes), so the
     # session writes it as is.
     preformatted: bool = False
+    table_oid: int = 0  # the role's catalog OID of the table the column is read straight from
+    column_number: int = 0  # its attnum there
 
 
 class Cursor(Protocol):

@@ -16,7 +16,7 @@ import duckdb
 
 from proxy.catalog.definitions import CatalogColumn, definitions, pg_types
 from proxy.catalog.functions import install_functions
-from proxy.catalog.model import VisibleColumn, catalog_rows
+from proxy.catalog.model import VisibleColumn, assign_oids, catalog_rows, visible_primary_keys
 
 SCHEMA = "pgcat"
 # PostgreSQL type OID -> DuckDB type able to hold its values as the catalog stores them.
@@ -36,6 +36,7 @@ STORE_TYPE_OIDS = {"UINTEGER": 26, "UINTEGER[]": 1028}
 class CatalogStore:
     connection: duckdb.DuckDBPyConnection
     column_types: Mapping[str, Mapping[str, int]]  # table in pgcat -> column -> PostgreSQL type OID
+    tables: Mapping[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # visible table -> (OID, columns)
     shapes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # result shapes, for DuckDBCursor
 
     def close(self) -> None:
@@ -79,7 +80,9 @@ def build_store(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Map
         _insert(connection, name, column_types, rows.get(relation, []))
     install_functions(connection)
     _lock_down(connection)
-    return CatalogStore(connection, types)
+    oids = assign_oids(list(tables), visible_primary_keys(tables, primary_keys or {}))
+    visible = {t: (oids.tables[t], tuple(c.name for c in columns)) for t, columns in tables.items()}
+    return CatalogStore(connection, types, visible)
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection) -> None:

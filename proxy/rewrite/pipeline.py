@@ -17,6 +17,7 @@ from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
 from proxy.rewrite.arithmetic import postgres_division
 from proxy.rewrite.array_literals import postgres_array_literals
 from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.column_origins import Origin, column_origins, record_column_origins
 from proxy.rewrite.copy_statement import copy_format, copy_query
 from proxy.rewrite.allowlist import check_allowed
 from proxy.rewrite.emit import emit
@@ -44,6 +45,7 @@ class BackendQuery:
     cacheable: bool = True
     catalog: bool = False  # runs on the role's catalog store, not the backend
     column_oids: tuple[int | None, ...] = ()  # catalog statements: each output column's catalog type, if known
+    origins: tuple[Origin | None, ...] = ()  # data statements: the stored column each projection reads, if one
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ PASSES = (
     enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression
     postgres_division,        # the client's `/` divides as PostgreSQL does, on DuckDB too
     postgres_array_literals,  # '{1,2}'::int[] reads as PostgreSQL reads it, on DuckDB too
+    record_column_origins,    # which stored column each output column is, for RowDescription
     splice_policy_views,      # each stored table replaced by its policy view, as a tree node
 )
 
@@ -90,7 +93,7 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
         return BackendQuery(transpiled.sql, param_oids, cacheable, catalog=True, column_oids=transpiled.column_oids)
     for rewrite_pass in PASSES:
         tree = rewrite_pass(tree, ctx)
-    return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable)
+    return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable, origins=column_origins(tree))
 
 
 def plan_declare(stmt: Statement, ctx: RewriteContext, declared: tuple[int, ...]) -> DeclareCursor:

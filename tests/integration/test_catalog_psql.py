@@ -144,3 +144,25 @@ def test_gdesc_describes_what_the_role_would_receive(server, user):
     result = subprocess.run(["psql", "-X", "-A", "-t", "-F", "|", server.dsn(user)], input=f"{query} \\gdesc\n",
                             capture_output=True, text=True, timeout=30)
     assert result.stdout.splitlines() == ["n|bigint", "region|text"], result.stderr
+
+
+@pytest.mark.parametrize("user, sql", [
+    ("analyst", "SELECT c.email, c.city, upper(c.city) AS u, k.duration_s FROM customers c JOIN calls k "
+                "ON k.customer_id = c.customer_id LIMIT 1"),
+    ("admin", "SELECT * FROM cell_towers LIMIT 1"),
+    ("dashboard", "SELECT cell_towers.*, 1 AS one FROM cell_towers LIMIT 1"),
+])
+def test_row_description_names_the_table_column_in_the_roles_catalog(server, user, sql):
+    """RowDescription's table OID and column number point at the role's own pg_attribute row,
+    as PostgreSQL's do; a computed column has none."""
+    with psycopg.connect(server.dsn(user), autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        described = [(d.name, cursor.pgresult.ftable(i), cursor.pgresult.ftablecol(i))
+                     for i, d in enumerate(cursor.description)]
+        for name, table_oid, attnum in described:
+            if name in ("u", "one"):
+                assert (table_oid, attnum) == (0, 0)
+                continue
+            row = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum = %s",
+                               (table_oid, attnum)).fetchone()
+            assert row == (name,), (name, table_oid, attnum)

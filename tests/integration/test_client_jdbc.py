@@ -190,8 +190,6 @@ def test_prepared_statement_with_set_date(server, jdbc, user):
     assert expected > 0
 
 
-@pytest.mark.xfail(strict=True, reason="not built yet: RowDescription carries table OID 0 and column 0 "
-                                       "(issue 9, left for the next slice)")
 @pytest.mark.parametrize("user", USERS)
 def test_result_set_metadata_names_the_table(server, jdbc, user):
     """As against PostgreSQL: RowDescription carries the table's OID and column numbers,

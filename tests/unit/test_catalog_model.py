@@ -108,3 +108,16 @@ def test_a_key_the_role_receives_generalized_or_masked_is_no_longer_a_key():
     assert visible_key(ctx, "t", ("code", "n")) == ("code", "n")
     assert visible_key(ctx, "t", ("hidden",)) == ()  # unlisted in a private table: hidden
     assert visible_key(SimpleNamespace(role=Role("admin", "raw", None)), "t", ("id",)) == ("id",)
+
+
+def test_result_columns_are_labelled_with_their_table_and_column_number():
+    from proxy.backends.base import ResultColumn
+    from proxy.catalog.origins import with_origins
+    from proxy.rewrite.column_origins import Origin
+    tables = {"t": (16385, ("a", "b")), "u": (16386, ("x",))}
+    columns = [ResultColumn(n, 23, 4) for n in ("b", "a", "b", "x", "sum")]
+    origins = (Origin("t", "b"), Origin("t", None), Origin("u", "x"), None)  # b, *, x, computed
+    labelled = [(c.table_oid, c.column_number) for c in with_origins(columns, origins, tables)]
+    assert labelled == [(16385, 2), (16385, 1), (16385, 2), (16386, 1), (0, 0)]
+    # a star over a table the role does not see: nothing after it can be placed
+    assert [c.table_oid for c in with_origins(columns, (Origin("gone", None), Origin("u", "x")), tables)] == [0] * 5
