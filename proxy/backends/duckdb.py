@@ -88,7 +88,20 @@ def text_expression(position: int, duck_type: str) -> str | None:
 
 
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
-_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? (?:was )?not found')
+_MISSING_TYPE = re.compile(r"Type with name (\S+?)!? does not exist")
+_NO_MATCHING_FUNCTION = re.compile(r"No function matches the given name and argument types '(\w+)\((.*)\)'")
+# DuckDB's argument types as PostgreSQL names them in "function f(integer) does not exist".
+_ARGUMENT_TYPES = {"INTEGER_LITERAL": "integer", "INTEGER": "integer", "BIGINT": "bigint", "SMALLINT": "smallint",
+                   "STRING_LITERAL": "unknown", "VARCHAR": "text", "DOUBLE": "double precision", "FLOAT": "real",
+                   "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp without time zone",
+                   "TIMESTAMP WITH TIME ZONE": "timestamp with time zone", "INTERVAL": "interval", "NULL": "unknown"}
+
+
+def _argument_type(duck_type: str) -> str:
+    return "numeric" if duck_type.startswith("DECIMAL") else _ARGUMENT_TYPES.get(duck_type, duck_type.lower())
+
+
 _MISSING_FUNCTION = re.compile(r"Scalar Function with name (\S+) does not exist")
 
 
@@ -111,11 +124,20 @@ def translate_error(exc: duckdb.Error) -> BackendError:
         return BackendError("could not write to temporary file", "53100",
                             detail="The statement spilled to backend.temp_directory, which is full or not writable.")
     first = str(exc).split("\n", 1)[0]
-    text = first.split(": ", 1)[1] if ": " in first else first
+    text = (first.split(": ", 1)[1] if ": " in first else first).rstrip("!")
     if m := _MISSING_TABLE.search(text):
         return BackendError(f'relation "{m[1].rstrip("!")}" does not exist', "42P01")
     if m := _MISSING_COLUMN.search(text):
         return BackendError(f'column "{m[1]}" does not exist', "42703")
+    if m := _MISSING_TYPE.search(text):
+        return BackendError(f'type "{m[1]}" does not exist', "42704")
+    if m := _NO_MATCHING_FUNCTION.search(text):
+        args = ", ".join(_argument_type(a.strip()) for a in re.split(r",(?![^(]*\))", m[2]) if a.strip())
+        return BackendError(f"function {m[1]}({args}) does not exist", "42883",
+                            hint="No function matches the given name and argument types. "
+                                 "You might need to add explicit type casts.")
+    if text.startswith("Overflow in"):
+        return BackendError("value out of range: overflow", "22003")
     if text.startswith("unrecognized configuration parameter"):  # the catalog store's current_setting
         return BackendError(text, "42704")
     if text.startswith("Division by zero"):

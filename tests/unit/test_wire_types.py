@@ -162,16 +162,3 @@ def test_date_input_refuses_anything_else(text):
     with pytest.raises(ValueError):
         pg.decode_value(text.encode(), pg.DATE, False)
 
-
-def test_duckdb_intervals_keep_their_months():
-    """DuckDB's Python values fold a month into 30 days; the cursor reads the three fields."""
-    import duckdb
-
-    from proxy.backends.duckdb import DuckDBCursor
-    cursor = DuckDBCursor(duckdb.connect(), {})
-    sql = "SELECT INTERVAL '14 months 3 days 04:05:06.789' AS a, -INTERVAL '1 month' AS b, NULL::INTERVAL AS c"
-    columns = cursor.execute(sql, [], (1, 1, 0))
-    [(a, b, c)] = cursor.fetch(10)
-    assert (a, b, c) == (pg.Interval(14, 3, 14_706_789_000), pg.Interval(-1, 0, 0), None)
-    assert [col.type_oid for col in columns] == [pg.INTERVAL] * 3
-    assert pg.encode_value(a, pg.INTERVAL, False) == b"1 year 2 mons 3 days 04:05:06.789"
