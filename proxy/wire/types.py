@@ -176,6 +176,9 @@ def _date_text(v: dt.date) -> bytes:
 _DATE_TAIL = re.compile(r"(?:[T ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{1,2}(?::?\d{2})?)?")
 
 
+_DATE_AND_ZONE = re.compile(r"(\d{4}-\d{2}-\d{2})\s*([+-]\d{1,2}(?::?\d{2})?)")
+
+
 def _decode_date_text(b: bytes) -> dt.date:
     s = bytes(b).decode().strip()
     if s == "infinity":
@@ -208,6 +211,8 @@ def _timestamptz_text(v: dt.datetime) -> bytes:
 
 def _parse_timestamp(s: str) -> dt.datetime:
     s = s.strip().replace("T", " ")
+    if m := _DATE_AND_ZONE.fullmatch(s):  # '2020-01-01 +00' (pgJDBC): midnight in that zone
+        s = f"{m[1]} 00:00:00{m[2]}"
     if s.endswith("Z"):
         s = s[:-1] + "+00:00"
     # PostgreSQL's '+05' offset lacks minutes, which fromisoformat wants.

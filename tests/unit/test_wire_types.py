@@ -162,3 +162,10 @@ def test_date_input_refuses_anything_else(text):
     with pytest.raises(ValueError):
         pg.decode_value(text.encode(), pg.DATE, False)
 
+
+
+@pytest.mark.parametrize("oid, value", [(pg.TIMESTAMP, dt.datetime(2020, 1, 1)),
+                                        (pg.TIMESTAMPTZ, dt.datetime(2020, 1, 1, 5, tzinfo=dt.timezone.utc))])
+def test_timestamp_input_takes_a_date_and_zone_as_midnight(oid, value):
+    """pgJDBC's setTimestamp/setDate text for a date at midnight: '2020-01-01 -05'."""
+    assert pg.decode_value(b"2020-01-01 -05", oid, False) == value
