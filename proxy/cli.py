@@ -20,6 +20,7 @@ examples:
   anonproxy serve --config policies/demo.yaml
   anonproxy check policies/demo.yaml
   anonproxy explain --config policies/demo.yaml --user analyst "SELECT email FROM customers"
+  anonproxy risk --config policies/demo.yaml --role analyst
   anonproxy passwd            # prompts, then prints a verifier for users.<name>.password
 """
 
@@ -137,6 +138,45 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    from proxy.risk.render import as_json, as_text
+    from proxy.risk.report import Settings as RiskSettings, measure_role
+    from proxy.server import Server, open_backend
+    from proxy.settings import Settings
+
+    config = _load(args.config)
+    roles = [args.role] if args.role else sorted(config.roles)
+    unknown = [r for r in roles if r not in config.roles]
+    if unknown:
+        print(f"anonproxy: no role '{unknown[0]}' in {args.config}; roles are: {', '.join(sorted(config.roles))}",
+              file=sys.stderr)
+        return 2
+    try:
+        backend = open_backend(config)
+    except ConfigError as exc:
+        _report(args.config, exc)
+        return 2
+    settings = RiskSettings(threshold=args.threshold, sample=args.sample)
+    server = Server(config, backend)
+
+    def progress(step: str) -> None:
+        print(f"  measuring {step}...", file=sys.stderr, flush=True)
+
+    try:
+        results = []
+        for name in roles:
+            user = next((u for u in config.users.values() if u.role == name), None)
+            login = user.name if user else name
+            role_user = user or type("Login", (), {"name": name, "role": name})()
+            ctx = server.rewrite_context(role_user, Settings(login, {}, 0), 0)
+            results.append(measure_role(backend, config.roles[name], ctx, settings, progress))
+    finally:
+        server.executor.shutdown()
+        backend.close()
+    print(as_json(results, settings) if args.json else as_text(results, settings), end="")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_passwd(args: argparse.Namespace) -> int:
     if args.iterations < DEFAULT_ITERATIONS:
         print(f"anonproxy: --iterations must be at least {DEFAULT_ITERATIONS} (PostgreSQL's scram_iterations); "
@@ -179,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--user", required=True, help="the login whose role applies")
     explain.add_argument("sql", help="the statement(s), as a client would send them")
     explain.set_defaults(func=cmd_explain)
+
+    risk = sub.add_parser("risk", help="measure the re-identification risk of what each role receives",
+                          description="Measure, in the backend and over each role's own policy views, how many "
+                                      "people the role's rows single out: equivalence classes of the "
+                                      "quasi-identifiers, and unicity (people singled out by 1-4 known records) "
+                                      "where records are linked by a visible token. The report holds counts "
+                                      "and shares only. Exit 1 when a role exceeds the threshold.")
+    risk.add_argument("--config", required=True, help="YAML configuration file")
+    risk.add_argument("--role", help="only this role (default: every role)")
+    risk.add_argument("--json", action="store_true", help="print JSON instead of the readable table")
+    risk.add_argument("--threshold", type=float, default=0.05,
+                      help="the largest acceptable share of people singled out (default 0.05)")
+    risk.add_argument("--sample", type=int, default=10_000,
+                      help="people sampled per unicity estimate (default 10000)")
+    risk.set_defaults(func=cmd_risk)
 
     passwd = sub.add_parser("passwd", help="print a SCRAM-SHA-256 verifier for a password",
                             description="Read a password (prompt, or one line of stdin) and print the "

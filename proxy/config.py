@@ -198,7 +198,7 @@ def _private_file_problem(p: Path) -> str | None:
 def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
     if body in (None, "public"):
         return TablePolicy(name.lower())
-    body = c.mapping(body, path, ("privacy_unit", "quasi_identifiers", "l_diversity", "columns"))
+    body = c.mapping(body, path, ("privacy_unit", "quasi_identifiers", "l_diversity", "known", "columns"))
     unit = body.get("privacy_unit")
     if unit is not None and not isinstance(unit, str):
         c.fail(f"{path}.privacy_unit", f"expected a column name, got {unit!r}")
@@ -206,6 +206,10 @@ def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
     if not isinstance(qis, list) or not all(isinstance(q, str) for q in qis):
         c.fail(f"{path}.quasi_identifiers", f"expected a list of column names, got {qis!r}")
         qis = []
+    known = body.get("known", [])
+    if not isinstance(known, list) or not all(isinstance(k, str) for k in known):
+        c.fail(f"{path}.known", f"expected a list of column names an attacker may know of a record, got {known!r}")
+        known = []
     if qis and unit is None:
         c.fail(f"{path}.quasi_identifiers", "quasi-identifiers need a privacy_unit to count people by")
     diversity = None
@@ -222,7 +226,7 @@ def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
         if rule is not None:
             columns[str(column).lower()] = rule
     return TablePolicy(name.lower(), unit.lower() if isinstance(unit, str) else None,
-                       tuple(q.lower() for q in qis), diversity, columns)
+                       tuple(q.lower() for q in qis), diversity, columns, tuple(k.lower() for k in known))
 
 
 def _check_role_tables(c: _Checker, path: str, mode: str, tables: Any) -> dict[str, TablePolicy] | None:

@@ -35,7 +35,7 @@ _ZERO_BASED_COLUMNS = frozenset(c.name for columns in relations().values() for c
 _REGPROC_COLUMNS = frozenset(c.name for columns in relations().values() for c in columns if c.wire_oid == 24)
 # PostgreSQL type names DuckDB does not know, as the store holds their values.
 _TYPES = {"oid": "UINTEGER", "name": "VARCHAR", "char": "VARCHAR", "bpchar": "VARCHAR", "regproc": "VARCHAR",
-          "int2vector": "SMALLINT[]", "oidvector": "BIGINT[]", "xid": "BIGINT", "aclitem": "VARCHAR",
+          "int2vector": "SMALLINT[]", "oidvector": "UINTEGER[]", "xid": "BIGINT", "aclitem": "VARCHAR",
           "pg_node_tree": "VARCHAR"}
 
 

@@ -35,6 +35,7 @@ class TablePolicy:
     quasi_identifiers: tuple[str, ...] = ()
     l_diversity: tuple[str, int] | None = None  # (sensitive column, l)
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
+    known: tuple[str, ...] = ()  # what an attacker may know of one record (anonproxy risk); () = the default
 
     @property
     def public(self) -> bool:

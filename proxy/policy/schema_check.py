@@ -33,6 +33,10 @@ def _check_table(path: str, table: TablePolicy, columns: dict[str, int]) -> list
         column_exists(f"{path}.quasi_identifiers", qi)
     if table.l_diversity:
         column_exists(f"{path}.l_diversity.column", table.l_diversity[0])
+    for name in table.known:
+        if column_exists(f"{path}.known", name) and table.rule(name).rule == "hide":
+            problems.append(f"{path}.known: '{name}' is hidden from the role, so no attacker learns it from the "
+                            "role's rows; list only columns the role receives")
     for name, rule in table.columns.items():
         where = f"{path}.columns.{name}"
         if not column_exists(where, name):

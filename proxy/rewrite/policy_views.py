@@ -97,6 +97,15 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
     return exp.select(*projections).from_(_k_filter(policy, ctx))
 
 
+def view_with_person(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
+    """The role's view plus the raw privacy unit as PERSON, for measurements that
+    run inside the backend and return only counts (anonproxy risk)."""
+    view = policy_view(policy, ctx)
+    if PERSON not in view.named_selects and policy.privacy_unit:
+        view = view.select(exp.alias_(exp.column(policy.privacy_unit, table=SOURCE), PERSON))
+    return view
+
+
 def view_sql(policy: TablePolicy, ctx: RewriteContext) -> str:
     """The view in the backend's SQL, built once per role and table: a policy
     view is the same for every statement, so statements only splice it in."""
