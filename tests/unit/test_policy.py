@@ -150,3 +150,16 @@ def test_schema_check_refuses_stored_columns_named_like_the_proxys_own():
     roles = {"r": Role("r", "masked", {"people": TablePolicy("people", "id")}, 5)}
     [problem] = check_roles(roles, schema)
     assert problem.startswith("roles.r.tables.people: column '__anonproxy_units' of table 'people' uses the prefix")
+
+
+def test_schema_check_names_known_columns_that_are_missing_or_hidden():
+    """`known` lists what an attacker may know of a record (anonproxy risk): only columns the role receives."""
+    schema = {"calls": {"customer_id": pg.INT4, "cell_id": pg.INT4, "started_at": pg.TIMESTAMP}}
+    policy = TablePolicy("calls", "customer_id", columns={"cell_id": ColumnRule("raw")},
+                         known=("cell_id", "started_at", "cel_id"))
+    roles = {"r": Role("r", "masked", {"calls": policy}, 5)}
+    assert check_roles(roles, schema) == [
+        "roles.r.tables.calls.known: 'started_at' is hidden from the role, so no attacker learns it from the "
+        "role's rows; list only columns the role receives",
+        "roles.r.tables.calls.known: table 'calls' has no column 'cel_id'; did you mean 'cell_id'?",
+    ]
