@@ -2,10 +2,12 @@
 
     full_name: hide                      # also: raw, null, tokenize
     customer_id: {tokenize: integer}     # tokens stay integers (BIGINT)
+    customer_id: {tokenize: integer, scope: day, by: started_at}   # a new token per person and day
     email: {mask: email}                 # j***@example.com
     phone: {mask: phone, keep_last: 2}   # also {mask: card}, {mask: partial, keep_first: 1, keep_last: 1, pad: '*'}
     birth_date: {generalize: year}       # hour, day, week, month, quarter, year
     zip: {generalize: prefix, length: 3}
+    cell_id: {generalize: lookup, table: cell_towers, key: cell_id, value: region}   # through a public mapping
     annual_income: {generalize: bins, width: 10000, top: 200000}   # or edges: [...]; bottom: N
     age_band: {generalize: age, bands: [18, 30, 45, 65]}           # on a birth date
     monthly_spend: {perturb: 0.05}       # +-5%, fixed per person and column
@@ -23,22 +25,26 @@ TRUNC_UNITS = ("hour", "day", "week", "month", "quarter", "year")
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer")
 _NUM = (lambda v: isinstance(v, Real) and not isinstance(v, bool), "a number")
 _CHAR = (lambda v: isinstance(v, str) and len(v) == 1, "one character")
+_NAME = (lambda v: isinstance(v, str) and bool(v), "a column or table name")
+_UNIT = (lambda v: v in TRUNC_UNITS, f"one of {', '.join(TRUNC_UNITS)}")
 _EDGES = (lambda v: isinstance(v, list) and len(v) >= 1 and all(isinstance(x, Real) for x in v)
           and v == sorted(v) and len(set(v)) == len(v), "an increasing list of numbers")
 SPECS: dict[str, dict[str | None, dict[str, tuple[Callable[[Any], bool], str]]]] = {
     "raw": {None: {}},
     "hide": {None: {}},
     "null": {None: {}},
-    "tokenize": {None: {}, "integer": {}},
+    "tokenize": {None: {"scope": _UNIT, "by": _NAME}, "integer": {"scope": _UNIT, "by": _NAME}},
     "mask": {"email": {}, "phone": {"keep_last": _INT}, "card": {},
              "partial": {"keep_first": _INT, "keep_last": _INT, "pad": _CHAR}},
     "generalize": {**{unit: {} for unit in TRUNC_UNITS},
                    "prefix": {"length": _INT},
                    "bins": {"width": _NUM, "edges": _EDGES, "top": _NUM, "bottom": _NUM},
-                   "age": {"bands": _EDGES}},
+                   "age": {"bands": _EDGES},
+                   "lookup": {"table": _NAME, "key": _NAME, "value": _NAME}},
     "perturb": {},  # its value is the relative size, checked below
 }
-REQUIRED = {("generalize", "prefix"): ("length",), ("generalize", "age"): ("bands",)}
+REQUIRED = {("generalize", "prefix"): ("length",), ("generalize", "age"): ("bands",),
+            ("generalize", "lookup"): ("table", "key", "value")}
 # What column types a rule applies to: "text", "number", "time" (date/timestamp), None = any.
 APPLIES_TO = {("mask", k): "text" for k in SPECS["mask"]} | {
     ("generalize", "prefix"): "text", ("generalize", "bins"): "number", ("generalize", "age"): "time",
@@ -96,6 +102,9 @@ def parse_rule(spec: Any, path: str, fail: Callable[[str, str], None]) -> Column
         if name not in options:
             fail(f"{path}.{name}", f"missing: {rule} {value} needs {name}")
             ok = False
+    if rule == "tokenize" and ("scope" in options) != ("by" in options):
+        fail(path, "a scoped token needs both scope (hour ... year) and by (the time column that sets the period)")
+        ok = False
     if (rule, value) == ("generalize", "bins") and ("width" in options) == ("edges" in options):
         fail(path, "generalize bins needs exactly one of width or edges")
         ok = False

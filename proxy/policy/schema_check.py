@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from proxy.policy.model import Role, TablePolicy
+from proxy.policy.model import ColumnRule, Role, TablePolicy
 from proxy.policy.rules import applies_to
 from proxy.policy.transforms import kind_of
 
@@ -14,7 +14,16 @@ def _near(word: str, choices) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _check_table(path: str, table: TablePolicy, columns: dict[str, int]) -> list[str]:
+def _check_lookup(where: str, rule: ColumnRule, schema: dict[str, dict[str, int]]) -> list[str]:
+    mapping, key, value = (rule.options[k].lower() for k in ("table", "key", "value"))
+    if mapping not in schema:
+        return [f"{where}.table: no table '{mapping}' in the backend{_near(mapping, schema)}"]
+    return [f"{where}.{option}: table '{mapping}' has no column '{column}'{_near(column, schema[mapping])}"
+            for option, column in (("key", key), ("value", value)) if column not in schema[mapping]]
+
+
+def _check_table(path: str, table: TablePolicy, columns: dict[str, int],
+                 schema: dict[str, dict[str, int]]) -> list[str]:
     problems = []
 
     def column_exists(where: str, name: str) -> bool:
@@ -41,6 +50,13 @@ def _check_table(path: str, table: TablePolicy, columns: dict[str, int]) -> list
         where = f"{path}.columns.{name}"
         if not column_exists(where, name):
             continue
+        if rule.rule == "tokenize" and "by" in rule.options:
+            by = rule.options["by"].lower()
+            if column_exists(f"{where}.by", by) and kind_of(columns[by]) != "time":
+                problems.append(f"{where}.by: a token's period comes from a date or timestamp column, "
+                                f"but '{by}' is {kind_of(columns[by])}")
+        if rule.kind == "lookup":
+            problems += _check_lookup(where, rule, schema)
         wanted, actual = applies_to(rule), kind_of(columns[name])
         if wanted and wanted != actual:
             what = f"{rule.rule} {rule.kind}" if rule.kind else rule.rule
@@ -57,5 +73,5 @@ def check_roles(roles: dict[str, Role], schema: dict[str, dict[str, int]]) -> li
             if name not in schema:
                 problems.append(f"{path}: no table '{name}' in the backend{_near(name, schema)}")
                 continue
-            problems += _check_table(path, table, schema[name])
+            problems += _check_table(path, table, schema[name], schema)
     return problems

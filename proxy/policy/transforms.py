@@ -105,6 +105,27 @@ def _perturb(rule: ColumnRule, c: Column, key: bytes, dialect: str) -> exp.Expre
     return _sql(f"CAST({noisy} AS DOUBLE PRECISION)", c, dialect)
 
 
+def _token_input(rule: ColumnRule, c: Column, dialect: str) -> exp.Expression:
+    """A scoped token hashes the value with its period: the same person gets unrelated
+    tokens on different days, so records cannot be linked across periods."""
+    if "scope" not in rule.options:
+        return c.ref.copy()
+    by = exp.column(rule.options["by"].lower(), table=c.ref.args.get("table"))
+    return _sql(f"CAST({{v}} AS VARCHAR) || '|' || CAST(date_trunc('{rule.options['scope']}', {by.sql(dialect=dialect)}) "
+                "AS VARCHAR)", c, dialect)
+
+
+def _lookup(rule: ColumnRule, c: Column, dialect: str) -> exp.Expression:
+    """The value a public mapping table gives the column (a cell tower -> its region);
+    min() so a mapping that repeats a key still yields one value."""
+    o = rule.options
+    mapping = exp.select(exp.Min(this=exp.column(o["value"], table="__anonproxy_map"))).from_(
+        exp.Table(this=exp.to_identifier(o["table"], quoted=True),
+                  alias=exp.TableAlias(this=exp.to_identifier("__anonproxy_map")))).where(
+        exp.EQ(this=exp.column(o["key"], table="__anonproxy_map"), expression=c.ref.copy()))
+    return exp.Subquery(this=mapping)
+
+
 def column_expression(rule: ColumnRule, c: Column, key: bytes | None, dialect: str) -> exp.Expression | None:
     """The expression the role sees in place of the column; None when hidden."""
     if rule.rule == "raw":
@@ -117,7 +138,7 @@ def column_expression(rule: ColumnRule, c: Column, key: bytes | None, dialect: s
         raise ValueError("tokenize and perturb rules need the tokenization key")
     if rule.rule == "tokenize":
         assert key is not None
-        return tokens.token(c.ref, key, dialect, integer=rule.kind == "integer")
+        return tokens.token(_token_input(rule, c, dialect), key, dialect, integer=rule.kind == "integer")
     if rule.rule == "perturb":
         assert key is not None
         return _perturb(rule, c, key, dialect)
@@ -129,5 +150,7 @@ def column_expression(rule: ColumnRule, c: Column, key: bytes | None, dialect: s
         return _bins(rule, c, dialect)
     if rule.kind == "age":
         return _age_band(rule, c, dialect)
+    if rule.kind == "lookup":
+        return _lookup(rule, c, dialect)
     # truncation to hour ... year keeps the column's own type
     return _sql(f"CAST(date_trunc('{rule.kind}', {{v}}) AS {_sql_type(c.oid)})", c, dialect)

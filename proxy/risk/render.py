@@ -27,7 +27,8 @@ def as_json(roles: list[RoleRisk], settings: Settings) -> str:
                 c["alone"], c["below_k"] = _share(t.classes.alone), _share(t.classes.below_k)
                 entry["classes"] = c
             if t.unicity is not None:
-                entry["unicity"] = {"linking_key": t.unicity.linking_key, "known": list(t.unicity.known),
+                entry["unicity"] = {"linking_key": t.unicity.linking_key, "scope": t.unicity.scope,
+                                    "known": list(t.unicity.known),
                                     "linked": t.unicity.linked,
                                     "by_points": {str(m): {**_share(s), "eligible": t.unicity.eligible[m]}
                                                   for m, s in t.unicity.by_points.items()}}
@@ -58,8 +59,9 @@ def as_text(roles: list[RoleRisk], settings: Settings) -> str:
                                                           if c.least_diverse is not None else ""))
             if t.unicity is not None:
                 u = t.unicity
+                who = f"person-{u.scope}s (a new token every {u.scope})" if u.scope else "people"
                 lines.append(f"    records linked by {u.linking_key}; an attacker knows {', '.join(u.known)} "
-                             f"of a record; {u.linked:,} people")
+                             f"of a record; {u.linked:,} {who}")
                 for m, s in u.by_points.items():
                     lines.append(f"      singled out by {m} known record{'s' if m > 1 else ' '}: {s.describe()}")
             for suggestion in t.suggestions:

@@ -53,7 +53,8 @@ class ClassRisk:
 class UnicityRisk:
     linking_key: str
     known: tuple[str, ...]
-    linked: int  # people with at least one record
+    linked: int  # people with at least one record (person-periods when tokens are scoped)
+    scope: str | None = None  # the token's period: each linked set is one person's week, say
     by_points: dict[int, Share] = field(default_factory=dict)
     eligible: dict[int, int] = field(default_factory=dict)  # people with at least m distinct records
 
@@ -118,7 +119,7 @@ def measure_unicity(backend: Backend, policy: TablePolicy, ctx: RewriteContext, 
     key = policy.privacy_unit
     assert key is not None
     view = view_with_person(policy, ctx)
-    risk = UnicityRisk(key, known, 0)
+    risk = UnicityRisk(key, known, 0, policy.rule(key).options.get("scope"))
     for m in POINTS:
         progress(f"{ctx.role.name}: {policy.name}, people singled out by {m} known record(s)")
         query = UnicityQuery(key, known, m, settings.sample, settings.seed)

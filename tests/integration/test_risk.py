@@ -158,3 +158,61 @@ def test_readable_report_and_roles_that_receive_no_records():
     assert "role analyst (masked)  FAIL" in out
     assert "role reporter (aggregate)" in out and "receives no records" in out
     assert "singled out by 1 known record : 8" in out
+
+
+# The policy tools the suggestions call for, on the demo's calls: tokens that change
+# every week, weeks for times, regions (through the public cell_towers) for towers.
+WEEKLY_CALLS = """      calls:
+        privacy_unit: customer_id
+        known: [started_at, cell_id]
+        columns:
+          call_id: {tokenize: integer}
+          customer_id: {tokenize: integer, scope: week, by: started_at}
+          started_at: {generalize: week}
+          duration_s: raw
+          cell_id: {generalize: lookup, table: cell_towers, key: cell_id, value: region}
+          direction: raw
+          cost: raw
+"""
+
+
+def _weekly_demo(directory: Path, db) -> Path:
+    config = write_config(directory, db)
+    text = config.read_text()
+    start = text.index("      calls:", text.index("  analyst:\n    mode"))
+    end = text.index("      cell_towers: public", start)
+    config.write_text(text[:start] + WEEKLY_CALLS + text[end:])
+    return config
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def weekly_config(request, tmp_path, demo_db) -> Path:
+    db = demo_db if request.param == "duckdb" else request.getfixturevalue("pg_demo").dsn("anonproxy_reader", "demo")
+    return _weekly_demo(tmp_path, db)
+
+
+def test_weekly_tokens_and_regions_single_out_no_one_by_two_calls(weekly_config):
+    code, out, err = risk("--config", str(weekly_config), "--role", "analyst", "--json")
+    calls = _unicity(json.loads(out), "calls")
+    for m in ("1", "2"):
+        assert calls[m]["high"] < 0.05, calls[m]
+
+
+def test_a_scoped_token_links_a_week_and_nothing_across_weeks(weekly_config):
+    """Within a week the analyst still counts a caller's calls; across weeks the tokens differ."""
+    from tests.integration.conftest import start_proxy, stop_proxy
+    process, port = start_proxy(weekly_config)
+    try:
+        with psycopg.connect(f"postgresql://analyst:analyst-pw@127.0.0.1:{port}/demo") as conn:
+            weeks_per_token = conn.execute(
+                "SELECT max(w) FROM (SELECT customer_id, count(DISTINCT started_at) AS w FROM calls "
+                "GROUP BY customer_id) t").fetchone()[0]
+            assert weeks_per_token == 1
+            calls_per_token = conn.execute("SELECT max(n) FROM (SELECT customer_id, count(*) AS n FROM calls "
+                                           "GROUP BY customer_id) t").fetchone()[0]
+            assert calls_per_token > 1
+            regions = {r for (r,) in conn.execute("SELECT DISTINCT cell_id FROM calls")}
+            towers = {r for (r,) in conn.execute("SELECT DISTINCT region FROM cell_towers")}
+            assert regions == towers  # every tower became its region, nothing else
+    finally:
+        stop_proxy(process)

@@ -163,3 +163,36 @@ def test_schema_check_names_known_columns_that_are_missing_or_hidden():
         "role's rows; list only columns the role receives",
         "roles.r.tables.calls.known: table 'calls' has no column 'cel_id'; did you mean 'cell_id'?",
     ]
+
+
+def test_a_scoped_token_needs_its_period_and_time_column():
+    problems = []
+    assert parse_rule({"tokenize": "integer", "scope": "week"}, "p", lambda where, what: problems.append(what)) is None
+    assert problems == ["a scoped token needs both scope (hour ... year) and by (the time column that sets the period)"]
+    rule = parse_rule({"tokenize": "integer", "scope": "week", "by": "started_at"}, "p", lambda *a: None)
+    assert rule.options == {"scope": "week", "by": "started_at"}
+    schema = {"calls": {"customer_id": pg.INT4, "cell_id": pg.INT4, "started_at": pg.TIMESTAMP},
+              "cell_towers": {"cell_id": pg.INT4, "region": pg.TEXT}}
+    bad = TablePolicy("calls", "customer_id", columns={
+        "customer_id": ColumnRule("tokenize", "integer", {"scope": "week", "by": "cell_id"}),
+        "cell_id": ColumnRule("generalize", "lookup", {"table": "cell_tower", "key": "cell_id", "value": "region"})})
+    assert check_roles({"r": Role("r", "masked", {"calls": bad}, 5)}, schema) == [
+        "roles.r.tables.calls.columns.customer_id.by: a token's period comes from a date or timestamp column, "
+        "but 'cell_id' is number",
+        "roles.r.tables.calls.columns.cell_id.table: no table 'cell_tower' in the backend; did you mean 'cell_towers'?",
+    ]
+
+
+def test_scoped_tokens_differ_across_periods_and_lookup_reads_the_mapping():
+    key = bytes(range(32))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE calls AS SELECT * FROM (VALUES (7, TIMESTAMP '2024-01-01 10:00', 1), "
+                "(7, TIMESTAMP '2024-01-02 11:00', 2), (7, TIMESTAMP '2024-01-09 10:00', 1)) t(p, ts, cell)")
+    con.execute("CREATE TABLE towers AS SELECT * FROM (VALUES (1, 'North'), (2, 'South')) t(cell_id, region)")
+    scoped = ColumnRule("tokenize", "integer", {"scope": "week", "by": "ts"})
+    token = column_expression(scoped, Column(exp.column("p", table="c"), "p", pg.INT4, None), key, "duckdb")
+    lookup = ColumnRule("generalize", "lookup", {"table": "towers", "key": "cell_id", "value": "region"})
+    region = column_expression(lookup, Column(exp.column("cell", table="c"), "cell", pg.INT4, None), key, "duckdb")
+    rows = con.execute(f"SELECT {token.sql('duckdb')}, {region.sql('duckdb')} FROM calls c ORDER BY ts").fetchall()
+    assert rows[0][0] == rows[1][0] != rows[2][0]  # the same week, then the next
+    assert [r[1] for r in rows] == ["North", "South", "North"]
