@@ -88,18 +88,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from proxy.risk.report import Settings as RiskSettings
     from proxy.server import open_backend
 
     config = _load(args.config)
     try:
-        open_backend(config).close()
+        backend = open_backend(config)
     except ConfigError as exc:
         _report(args.config, exc)
         return 2
+    try:
+        results = _measure_risk(config, backend, sorted(config.roles), RiskSettings(), lambda step: None)
+    finally:
+        backend.close()
     tls = "none" if config.tls is None else "required" if config.tls.require else "optional"
     print(f"{args.config}: ok ({len(config.users)} users, {len(config.roles)} roles, "
           f"{config.backend.kind} backend, TLS {tls})")
-    return 0
+    failed = [r for r in results if not r.passed]
+    for role in failed:
+        for table in (t for t in role.tables if not t.passed):
+            print(f"anonproxy: {'error' if args.strict else 'warning'}: role {role.role}, table {table.table}: "
+                  f"{_worst(table)} (threshold {100 * RiskSettings().threshold:g}%); see "
+                  f"`anonproxy risk --config {args.config} --role {role.role}`", file=sys.stderr)
+    return 1 if failed and args.strict else 0
+
+
+def _worst(table) -> str:
+    """The table's largest measured share of people singled out, in words."""
+    shares = []
+    if table.classes is not None:
+        shares.append((table.classes.alone.value, "alone in their quasi-identifier class"))
+    if table.unicity is not None:
+        shares += [(s.value, f"singled out by {m} known record{'s' if m > 1 else ''}")
+                   for m, s in table.unicity.by_points.items() if m <= 2]
+    value, what = max(shares)
+    return f"{100 * value:.1f}% of people {what}"
+
+
+def _measure_risk(config: Config, backend, roles: list[str], settings, progress) -> list:
+    from proxy.risk.report import measure_role
+    from proxy.server import Server
+    from proxy.settings import Settings
+
+    server = Server(config, backend)
+    try:
+        results = []
+        for name in roles:
+            user = next((u for u in config.users.values() if u.role == name), None)
+            login = type("Login", (), {"name": user.name if user else name, "role": name})()
+            ctx = server.rewrite_context(login, Settings(login.name, {}, 0), 0)
+            results.append(measure_role(backend, config.roles[name], ctx, settings, progress))
+        return results
+    finally:
+        server.executor.shutdown()
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -140,9 +181,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_risk(args: argparse.Namespace) -> int:
     from proxy.risk.render import as_json, as_text
-    from proxy.risk.report import Settings as RiskSettings, measure_role
-    from proxy.server import Server, open_backend
-    from proxy.settings import Settings
+    from proxy.risk.report import Settings as RiskSettings
+    from proxy.server import open_backend
 
     config = _load(args.config)
     roles = [args.role] if args.role else sorted(config.roles)
@@ -157,21 +197,13 @@ def cmd_risk(args: argparse.Namespace) -> int:
         _report(args.config, exc)
         return 2
     settings = RiskSettings(threshold=args.threshold, sample=args.sample)
-    server = Server(config, backend)
 
     def progress(step: str) -> None:
         print(f"  measuring {step}...", file=sys.stderr, flush=True)
 
     try:
-        results = []
-        for name in roles:
-            user = next((u for u in config.users.values() if u.role == name), None)
-            login = user.name if user else name
-            role_user = user or type("Login", (), {"name": name, "role": name})()
-            ctx = server.rewrite_context(role_user, Settings(login, {}, 0), 0)
-            results.append(measure_role(backend, config.roles[name], ctx, settings, progress))
+        results = _measure_risk(config, backend, roles, settings, progress)
     finally:
-        server.executor.shutdown()
         backend.close()
     print(as_json(results, settings) if args.json else as_text(results, settings), end="")
     return 0 if all(r.passed for r in results) else 1
@@ -208,8 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate a configuration file",
-                           description="Validate a configuration file; exit 2 and list every problem if it is not valid.")
+                           description="Validate a configuration file; exit 2 and list every problem if it is "
+                                       "not valid. Then measure each role's re-identification risk (as "
+                                       "`anonproxy risk` does) and warn about every role over the threshold.")
     check.add_argument("config", help="YAML configuration file")
+    check.add_argument("--strict", action="store_true",
+                       help="exit 1 when a role's rows single out more people than the risk threshold "
+                            "(without it, a warning)")
     check.set_defaults(func=cmd_check)
 
     explain = sub.add_parser("explain", help="show how a statement is rewritten for a user, and why",

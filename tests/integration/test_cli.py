@@ -187,3 +187,14 @@ def test_check_refuses_weak_verifiers_and_passwd_does_not_make_them(tmp_path, de
     assert "users.admin.password: the verifier has 1 iterations; at least 4096" in check_problems(config)
     out = anonproxy("passwd", "--iterations", "1", stdin="pw\n")
     assert out.returncode == 2 and "at least 4096" in out.stderr and out.stdout == ""
+
+
+def test_check_warns_about_roles_over_the_risk_threshold_and_strict_fails(tmp_path, demo_db):
+    """The demo's analyst receives calls under a stable token: check says so (issue 10)."""
+    config = write_config(tmp_path, demo_db)
+    warned = anonproxy("check", str(config))
+    assert warned.returncode == 0 and "ok" in warned.stdout
+    assert "anonproxy: warning: role analyst, table calls: " in warned.stderr
+    assert "of people singled out by" in warned.stderr and "reporter" not in warned.stderr
+    strict = anonproxy("check", "--strict", str(config))
+    assert strict.returncode == 1 and "anonproxy: error: role analyst, table calls: " in strict.stderr
