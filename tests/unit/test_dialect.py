@@ -20,6 +20,8 @@ def parse(sql: str) -> sqlglot.exp.Expression:
     ("SELECT x::regtype[][] FROM t", "SELECT CAST(x AS REGTYPE[][]) FROM t"),
     ("SELECT a[1]::oid FROM t", "SELECT CAST(a[1] AS OID) FROM t"),
     ("SELECT x::int[] FROM t", "SELECT CAST(x AS INT[]) FROM t"),
+    ("SELECT NULL::interval c", "SELECT CAST(NULL AS INTERVAL) AS c"),  # c is an alias, not a field
+    ("SELECT x::interval day FROM t", "SELECT CAST(x AS INTERVAL DAY) FROM t"),
 ])
 def test_object_identifier_types_take_array_brackets(sql, written):
     assert parse(sql).sql(dialect="postgres") == written
