@@ -125,6 +125,8 @@ def extract(conn: psycopg.Connection) -> dict:
         "server_version": conn.execute("SELECT version()").fetchone()[0],
         "relations": {name: relation_columns(conn, name) for name in names},
         "relation_oids": {name: conn.execute("SELECT %s::regclass::oid", (name,)).fetchone()[0] for name in names},
+        "relation_kinds": {name: conn.execute("SELECT relkind FROM pg_catalog.pg_class WHERE oid = %s::regclass",
+                                              (name,)).fetchone()[0] for name in names},
         "rows": {name: json_rows(conn, query) for name, query in STATIC_ROWS.items()},
         "type_names": {str(oid): name for oid, name in conn.execute(TYPE_NAMES)},
         "btree_opclasses": {str(t): oid for t, oid in conn.execute(BTREE_OPCLASSES)},

@@ -26,6 +26,7 @@ class Definitions:
     server_version: str
     relations: Mapping[str, tuple[CatalogColumn, ...]]  # "pg_catalog.pg_class" -> columns in order
     relation_oids: Mapping[str, int]  # "pg_catalog.pg_class" -> 1259: a catalog row's tableoid
+    relation_kinds: Mapping[str, str]  # "pg_catalog.pg_class" -> "r", "pg_catalog.pg_tables" -> "v"
     rows: Mapping[str, tuple[tuple, ...]]  # built-in rows: pg_type, pg_am, pg_collation, pg_namespace
     type_names: Mapping[int, str]  # format_type(oid, NULL)
     btree_opclasses: Mapping[int, int]  # type OID -> default btree operator class OID
@@ -42,6 +43,7 @@ def definitions() -> Definitions:
         relations=MappingProxyType({name: tuple(CatalogColumn(*c) for c in columns)
                                     for name, columns in data["relations"].items()}),
         relation_oids=MappingProxyType(data["relation_oids"]),
+        relation_kinds=MappingProxyType(data["relation_kinds"]),
         rows=MappingProxyType({name: tuple(map(_frozen, rows)) for name, rows in data["rows"].items()}),
         type_names=MappingProxyType({int(k): v for k, v in data["type_names"].items()}),
         btree_opclasses=MappingProxyType({int(k): v for k, v in data["btree_opclasses"].items()}),

@@ -5,7 +5,9 @@ rows: user names from pg_roles, type names from PostgreSQL's format_type, key
 definitions from pg_constraint. Functions about things the proxy never exposes
 (defaults, comments, sizes, publications) answer as for an object without them.
 Parameter names start with an underscore so they never shadow a catalog column
-inside the macros' subqueries.
+inside the macros' subqueries, and the subqueries' tables have aliases (__c, __a)
+no client writes, so a caller's `pg_class.oid` or `c.oid` binds to the caller's
+table, not the macro's. transpile qualifies a caller's bare column for the same reason.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import duckdb
 from proxy.catalog.definitions import definitions
 
 _NULL = "CAST(NULL AS VARCHAR)"
-_TYPE_NAME = "coalesce((SELECT name FROM pgfn.type_names WHERE oid = _t), '???')"
+_TYPE_NAME = "coalesce((SELECT __t.name FROM pgfn.type_names __t WHERE __t.oid = _t), '???')"
 # format_type's typmod rendering for the types whose typmod PostgreSQL prints.
 _FORMAT_TYPE = f"""CASE
     WHEN _t IS NULL THEN NULL
@@ -27,11 +29,11 @@ _FORMAT_TYPE = f"""CASE
     WHEN _t = 1083 THEN 'time(' || _m || ') without time zone'
     WHEN _t = 1266 THEN 'time(' || _m || ') with time zone'
     ELSE {_TYPE_NAME} END"""
-_CONSTRAINT_DEF = """(SELECT 'PRIMARY KEY (' || string_agg(a.attname, ', ' ORDER BY list_position(k.conkey, a.attnum)) || ')'
-    FROM pgcat.pg_constraint k JOIN pgcat.pg_attribute a ON a.attrelid = k.conrelid AND list_contains(k.conkey, a.attnum)
-    WHERE k.oid = _c)"""
-_INDEX_DEF = """(SELECT x.indexdef FROM pgcat.pg_indexes x JOIN pgcat.pg_class c ON c.relname = x.indexname
-    WHERE c.oid = _i)"""
+_CONSTRAINT_DEF = """(SELECT 'PRIMARY KEY (' || string_agg(__a.attname, ', ' ORDER BY list_position(__k.conkey, __a.attnum))
+    || ')' FROM pgcat.pg_constraint __k JOIN pgcat.pg_attribute __a ON __a.attrelid = __k.conrelid
+    AND list_contains(__k.conkey, __a.attnum) WHERE __k.oid = _c)"""
+_INDEX_DEF = """(SELECT __x.indexdef FROM pgcat.pg_indexes __x JOIN pgcat.pg_class __c ON __c.relname = __x.indexname
+    WHERE __c.oid = _i)"""
 
 # PostgreSQL doubles quotes and backslashes; a backslash makes it an E'' string.
 _TEXT = "CAST(_s AS VARCHAR)"
@@ -41,29 +43,31 @@ _QUOTE_LITERAL = (f"CASE WHEN _s IS NULL THEN NULL WHEN contains({_TEXT}, chr(92
                   f"ELSE chr(39) || {_DOUBLED} || chr(39) END")
 
 # pg_get_indexdef(index, n, pretty) with n > 0: the n-th key column's name.
-_INDEX_COLUMN = """(SELECT a.attname FROM pgcat.pg_index x JOIN pgcat.pg_attribute a
-    ON a.attrelid = x.indrelid AND a.attnum = x.indkey[_n] WHERE x.indexrelid = _i)"""
+_INDEX_COLUMN = """(SELECT __a.attname FROM pgcat.pg_index __x JOIN pgcat.pg_attribute __a
+    ON __a.attrelid = __x.indrelid AND __a.attnum = __x.indkey[_n] WHERE __x.indexrelid = _i)"""
 
-_SETTING = "(SELECT setting FROM pgcat.pg_settings WHERE lower(name) = lower(_n))"
+_SETTING = "(SELECT __s.setting FROM pgcat.pg_settings __s WHERE lower(__s.name) = lower(_n))"
 _UNKNOWN_SETTING = "unrecognized configuration parameter"  # PostgreSQL's words; 42704 (translate_error)
 
 MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, body)
-    "pg_get_userbyid": [("_r", "coalesce((SELECT rolname FROM pgcat.pg_roles WHERE oid = _r), "
+    "pg_get_userbyid": [("_r", "coalesce((SELECT __r.rolname FROM pgcat.pg_roles __r WHERE __r.oid = _r), "
                                 "'unknown (OID=' || _r || ')')")],
-    "pg_table_is_visible": [("_r", "EXISTS (SELECT 1 FROM pgcat.pg_class WHERE oid = _r AND relnamespace = 2200)")],
-    "pg_type_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_type WHERE oid = _t)")],
+    # public and pg_catalog are on the search path; information_schema is not
+    "pg_table_is_visible": [("_r", "EXISTS (SELECT 1 FROM pgcat.pg_class __c WHERE __c.oid = _r "
+                                   "AND __c.relnamespace IN (2200, 11))")],
+    "pg_type_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_type __v WHERE __v.oid = _t)")],
     # Everything else a role's catalog holds is PostgreSQL's own, in pg_catalog: on the search path.
-    "pg_function_is_visible": [("_f", "EXISTS (SELECT 1 FROM pgcat.pg_proc WHERE oid = _f)")],
-    "pg_operator_is_visible": [("_o", "EXISTS (SELECT 1 FROM pgcat.pg_operator WHERE oid = _o)")],
-    "pg_collation_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_collation WHERE oid = _c)")],
-    "pg_opclass_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_opclass WHERE oid = _c)")],
-    "pg_conversion_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_conversion WHERE oid = _c)")],
-    "pg_opfamily_is_visible": [("_f", "EXISTS (SELECT 1 FROM pgcat.pg_opfamily WHERE oid = _f)")],
-    "pg_statistics_obj_is_visible": [("_s", "EXISTS (SELECT 1 FROM pgcat.pg_statistic_ext WHERE oid = _s)")],
-    "pg_ts_config_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_ts_config WHERE oid = _c)")],
-    "pg_ts_dict_is_visible": [("_d", "EXISTS (SELECT 1 FROM pgcat.pg_ts_dict WHERE oid = _d)")],
-    "pg_ts_parser_is_visible": [("_p", "EXISTS (SELECT 1 FROM pgcat.pg_ts_parser WHERE oid = _p)")],
-    "pg_ts_template_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_ts_template WHERE oid = _t)")],
+    "pg_function_is_visible": [("_f", "EXISTS (SELECT 1 FROM pgcat.pg_proc __v WHERE __v.oid = _f)")],
+    "pg_operator_is_visible": [("_o", "EXISTS (SELECT 1 FROM pgcat.pg_operator __v WHERE __v.oid = _o)")],
+    "pg_collation_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_collation __v WHERE __v.oid = _c)")],
+    "pg_opclass_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_opclass __v WHERE __v.oid = _c)")],
+    "pg_conversion_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_conversion __v WHERE __v.oid = _c)")],
+    "pg_opfamily_is_visible": [("_f", "EXISTS (SELECT 1 FROM pgcat.pg_opfamily __v WHERE __v.oid = _f)")],
+    "pg_statistics_obj_is_visible": [("_s", "EXISTS (SELECT 1 FROM pgcat.pg_statistic_ext __v WHERE __v.oid = _s)")],
+    "pg_ts_config_is_visible": [("_c", "EXISTS (SELECT 1 FROM pgcat.pg_ts_config __v WHERE __v.oid = _c)")],
+    "pg_ts_dict_is_visible": [("_d", "EXISTS (SELECT 1 FROM pgcat.pg_ts_dict __v WHERE __v.oid = _d)")],
+    "pg_ts_parser_is_visible": [("_p", "EXISTS (SELECT 1 FROM pgcat.pg_ts_parser __v WHERE __v.oid = _p)")],
+    "pg_ts_template_is_visible": [("_t", "EXISTS (SELECT 1 FROM pgcat.pg_ts_template __v WHERE __v.oid = _t)")],
     "format_type": [("_t, _m", _FORMAT_TYPE)],
     "obj_description": [("_o", _NULL), ("_o, _c", _NULL)],
     "col_description": [("_o, _n", _NULL)],
@@ -74,14 +78,16 @@ MACROS: dict[str, list[tuple[str, str]]] = {  # name -> overloads (parameters, b
     "pg_get_statisticsobjdef_columns": [("_o", _NULL)],
     "pg_get_viewdef": [("_v", _NULL), ("_v, _p", _NULL)],
     "pg_get_serial_sequence": [("_t, _c", _NULL)],
-    "pg_get_function_result": [("_o", "(SELECT CASE WHEN proretset THEN 'SETOF ' ELSE '' END || "
-                                      "format_type(prorettype, NULL) FROM pgcat.pg_proc WHERE oid = _o)")],
+    "pg_get_function_result": [("_o", "(SELECT CASE WHEN __p.proretset THEN 'SETOF ' ELSE '' END || "
+                                      "format_type(__p.prorettype, NULL) FROM pgcat.pg_proc __p WHERE __p.oid = _o)")],
     # Input arguments as "name type" (PostgreSQL adds OUT/VARIADIC modes, which no
     # function a role can see in public has).
-    "pg_get_function_arguments": [("_o", "(SELECT coalesce(string_agg(trim(coalesce(a.n, '') || ' ' || format_type(a.t, NULL)), "
-                                         "', ' ORDER BY a.i), '') FROM (SELECT unnest(proargtypes) AS t, "
-                                         "unnest(proargnames[1:len(proargtypes)]) AS n, "
-                                         "generate_subscripts(proargtypes, 1) AS i FROM pgcat.pg_proc WHERE oid = _o) a)")],
+    "pg_get_function_arguments": [("_o", "(SELECT coalesce(string_agg(trim(coalesce(__a.n, '') || ' ' || "
+                                         "format_type(__a.t, NULL)), ', ' ORDER BY __a.i), '') FROM "
+                                         "(SELECT unnest(__p.proargtypes) AS t, "
+                                         "unnest(__p.proargnames[1:len(__p.proargtypes)]) AS n, "
+                                         "generate_subscripts(__p.proargtypes, 1) AS i FROM pgcat.pg_proc __p "
+                                         "WHERE __p.oid = _o) __a)")],
     "pg_relation_is_publishable": [("_r", "false")],
     "pg_encoding_to_char": [("_e", "CASE _e WHEN 6 THEN 'UTF8' WHEN 0 THEN 'SQL_ASCII' ELSE '' END")],
     "pg_tablespace_location": [("_t", "''")],

@@ -71,8 +71,8 @@ def catalog_rows(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Ma
     keys = visible_primary_keys(tables, primary_keys or {})
     oids = assign_oids(list(tables), keys)
     filled: dict[str, list[dict]] = {
-        "pg_catalog.pg_class": class_rows(tables, keys, oids),
-        "pg_catalog.pg_attribute": attribute_rows(tables, keys, oids),
+        "pg_catalog.pg_class": class_rows(tables, keys, oids) + system_class_rows(),
+        "pg_catalog.pg_attribute": attribute_rows(tables, keys, oids) + system_attribute_rows(),
         "pg_catalog.pg_index": index_rows(tables, keys, oids),
         "pg_catalog.pg_constraint": constraint_rows(tables, keys, oids),
         "pg_catalog.pg_namespace": namespace_rows(),
@@ -80,7 +80,9 @@ def catalog_rows(tables: Mapping[str, Sequence[VisibleColumn]], primary_keys: Ma
         "pg_catalog.pg_roles": role_rows(user),
         "pg_catalog.pg_user": [user_row(user)],
         "pg_catalog.pg_tablespace": tablespace_rows(),
-        "pg_catalog.pg_tables": [table_view_row(t, user, t in keys) for t in sorted(tables)],
+        "pg_catalog.pg_tables": [table_view_row(t, user, t in keys) for t in sorted(tables)]
+                                + [system_table_row(r, user) for r in system_relations("r")],
+        "pg_catalog.pg_views": [system_view_row(r, user) for r in system_relations("v")],
         "pg_catalog.pg_indexes": [index_view_row(t, keys[t]) for t in sorted(keys)],
         "pg_catalog.pg_settings": setting_rows(),
         **information_schema_rows(tables, keys, oids.tables, database=database, user=user),
@@ -116,6 +118,48 @@ def class_rows(tables: Mapping[str, Sequence[VisibleColumn]], keys: Mapping[str,
     rows = [_relation(oids.tables[t], t, "r", len(tables[t]), HEAP_AM, has_index=t in keys) for t in sorted(tables)]
     rows += [_relation(oids.indexes[t], f"{t}_pkey", "i", len(keys[t]), BTREE_AM, has_index=False) for t in sorted(keys)]
     return rows
+
+
+def system_relations(kind: str | None = None) -> list[str]:
+    """PostgreSQL's own catalog relations ("pg_catalog.pg_class"), of one kind or all."""
+    defs = definitions()
+    return [r for r in sorted(defs.relations) if kind is None or defs.relation_kinds[r] == kind]
+
+
+def _namespace_oid(relation: str) -> int:
+    schema = relation.split(".")[0]
+    return next(row[0] for row in definitions().rows["pg_catalog.pg_namespace"] if row[1] == schema)
+
+
+def system_class_rows() -> list[dict]:
+    """The catalog's own relations, in pg_catalog and information_schema, as PostgreSQL lists
+    them (\\dS, DBeaver's system schemas). Their names and columns are PostgreSQL's, public."""
+    defs = definitions()
+    rows = []
+    for relation in system_relations():
+        kind = defs.relation_kinds[relation]
+        row = _relation(defs.relation_oids[relation], relation.split(".")[1], kind, len(defs.relations[relation]),
+                        HEAP_AM if kind == "r" else 0, has_index=False)
+        rows.append({**row, "relnamespace": _namespace_oid(relation), "reltuples": -1.0})
+    return rows
+
+
+def system_attribute_rows() -> list[dict]:
+    defs = definitions()
+    return [_attribute(defs.relation_oids[r], num, VisibleColumn(c.name, c.type_oid))
+            for r in system_relations() for num, c in enumerate(defs.relations[r], start=1)
+            if c.type_oid in pg_types()]
+
+
+def system_table_row(relation: str, user: str) -> dict:
+    schema, name = relation.split(".")
+    return {"schemaname": schema, "tablename": name, "tableowner": user, "hasindexes": False,
+            "hasrules": False, "hastriggers": False, "rowsecurity": False}
+
+
+def system_view_row(relation: str, user: str) -> dict:
+    schema, name = relation.split(".")
+    return {"schemaname": schema, "viewname": name, "viewowner": user, "definition": None}
 
 
 def _relation(oid: int, name: str, kind: str, natts: int, am: int, has_index: bool) -> dict:

@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from proxy.catalog.definitions import definitions
+from proxy.catalog.functions import MACROS
 from proxy.catalog.store import SCHEMA, relations, table_name
 from proxy.errors import SqlError
 from proxy.rewrite.resolve import is_cte_reference
@@ -56,7 +57,7 @@ def catalog_relation(table: exp.Table) -> str | None:
 
 
 def transpile(tree: exp.Expression) -> Transpiled:
-    tree = _bottom_up(_table_oids(tree.copy()))
+    tree = _bottom_up(_qualify_helper_arguments(_table_oids(tree.copy())))
     return Transpiled(tree.sql(dialect="duckdb"), _column_oids(tree))
 
 
@@ -77,6 +78,31 @@ def _table_oids(tree: exp.Expression) -> exp.Expression:
             oid = exp.cast(exp.Literal.number(definitions().relation_oids[relation]), _TYPES["oid"], dialect="duckdb")
             column.replace(oid)
     return tree
+
+
+def _qualify_helper_arguments(tree: exp.Expression) -> exp.Expression:
+    """pg_table_is_visible(oid) -> pg_table_is_visible(c.oid): the helpers are macros with
+    subqueries, where a bare column would bind to the macro's own table."""
+    for call in tree.find_all(exp.Anonymous):
+        if call.name.lower() not in MACROS:
+            continue
+        select = call.find_ancestor(exp.Select)
+        sources = [] if select is None else [
+            source.this for source in [select.args.get("from_"), *(select.args.get("joins") or [])]
+            if source is not None and isinstance(source.this, exp.Table)]
+        for arg in call.expressions:
+            for column in arg.find_all(exp.Column):
+                if column.table:
+                    continue
+                owners = [t for t in sources if _has_column(t, column.name.lower())]
+                if len(owners) == 1:
+                    column.set("table", exp.to_identifier(owners[0].alias_or_name))
+    return tree
+
+
+def _has_column(table: exp.Table, name: str) -> bool:
+    relation = catalog_relation(table) if isinstance(table.this, exp.Identifier) else None
+    return relation in relations() and any(c.name == name for c in relations()[relation])
 
 
 def _bottom_up(tree: exp.Expression) -> exp.Expression:

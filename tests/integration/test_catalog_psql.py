@@ -166,3 +166,11 @@ def test_row_description_names_the_table_column_in_the_roles_catalog(server, use
             row = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum = %s",
                                (table_oid, attnum)).fetchone()
             assert row == (name,), (name, table_oid, attnum)
+
+
+def test_postgresql_own_catalog_is_described_like_any_relation(server):
+    """\\dS lists and \\d describes pg_catalog's relations, as against PostgreSQL."""
+    described = psql(server, "dashboard", r"\d pg_catalog.pg_class").splitlines()
+    assert described[:3] == ["oid|oid|||", "relname|name|||", "relnamespace|oid|||"]
+    listed = psql(server, "analyst", r"\dtS pg_clas*")
+    assert listed.startswith("pg_catalog|pg_class|table|analyst")

@@ -8,6 +8,7 @@ from proxy.catalog.definitions import definitions
 from proxy.catalog.model import VisibleColumn, catalog_rows
 
 INT4, INT8, TEXT, VARCHAR, NUMERIC = 23, 20, 25, 1043, 1700
+PUBLIC = 2200
 # What a masked role sees: customers without full_name, a tokenized int8 id.
 VISIBLE = {
     "customers": [VisibleColumn("customer_id", INT8, not_null=True), VisibleColumn("email", TEXT),
@@ -51,13 +52,13 @@ def test_hidden_column_and_table_are_absent():
 def test_primary_key_on_a_hidden_column_is_left_out():
     built = rows(keys={"customers": ["full_name"]})
     assert built["pg_catalog.pg_index"] == [] and built["pg_catalog.pg_constraint"] == []
-    assert all(r["relkind"] == "r" for r in built["pg_catalog.pg_class"])
+    assert all(r["relkind"] == "r" for r in built["pg_catalog.pg_class"] if r["relnamespace"] == PUBLIC)
 
 
 def test_oids_are_stable_and_sorted_by_table_name():
     first, again = rows()["pg_catalog.pg_class"], rows()["pg_catalog.pg_class"]
     assert first == again
-    assert [(r["relname"], r["oid"], r["relkind"]) for r in first] == [
+    assert [(r["relname"], r["oid"], r["relkind"]) for r in first if r["relnamespace"] == PUBLIC] == [
         ("calls", 16385, "r"), ("customers", 16386, "r"), ("calls_pkey", 16387, "i"), ("customers_pkey", 16389, "i")]
     assert rows()["pg_catalog.pg_database"][0]["oid"] not in {r["oid"] for r in first}
 
@@ -121,3 +122,16 @@ def test_result_columns_are_labelled_with_their_table_and_column_number():
     assert labelled == [(16385, 2), (16385, 1), (16385, 2), (16386, 1), (0, 0)]
     # a star over a table the role does not see: nothing after it can be placed
     assert [c.table_oid for c in with_origins(columns, (Origin("gone", None), Origin("u", "x")), tables)] == [0] * 5
+
+
+def test_postgresql_own_relations_are_listed_in_their_schemas():
+    """pg_catalog and information_schema relations are rows of pg_class with their columns,
+    as PostgreSQL lists them; none of them is in public."""
+    built = rows()
+    by_name = {r["relname"]: r for r in built["pg_catalog.pg_class"]}
+    assert (by_name["pg_class"]["relnamespace"], by_name["pg_class"]["relkind"], by_name["pg_class"]["oid"]) == (11, "r", 1259)
+    assert by_name["tables"]["relkind"] == "v" and by_name["tables"]["relnamespace"] != PUBLIC
+    attnames = [a["attname"] for a in built["pg_catalog.pg_attribute"] if a["attrelid"] == 1259]
+    assert attnames[:3] == ["oid", "relname", "relnamespace"]
+    assert {"schemaname": "pg_catalog", "tablename": "pg_class"}.items() <= \
+        next(r for r in built["pg_catalog.pg_tables"] if r["tablename"] == "pg_class").items()
