@@ -58,7 +58,7 @@ def _text(column: exp.Expression) -> exp.Expression:
 
 def unicity_sql(view: exp.Select, q: UnicityQuery, dialect: str) -> str:
     """De Montjoye's unicity, estimated in the backend: `sample` people (ordered by a
-    keyed hash of their linking key) with at least m distinct records; for each, m of
+    seeded hash of their linking key, so a run repeats) with at least m distinct records; for each, m of
     their records at random (again by hash); a person is singled out when no one else
     has all m. Returns (sampled, singled_out, eligible, linked)."""
     key = _quoted(q.linking_key)
