@@ -106,3 +106,17 @@ def test_named_cursors_on_postgres(pg_proxy, pg_demo, binary):
             through = cur.fetchall()
     with psycopg.connect(pg_demo.dsn(dbname="demo")) as conn:
         assert through == conn.execute(query).fetchall()
+
+
+def test_backend_cursors_are_planned_for_every_row(pg_demo):
+    """The proxy runs statements as server-side cursors, which PostgreSQL plans for their
+    first 10% of rows by default: a join that matched nothing ran as a nested loop past a
+    minute where psql's plan takes 0.4 s. Its sessions ask for psql's plan."""
+    from proxy.backends.postgres import PostgresBackend
+    backend = PostgresBackend(pg_demo.dsn("anonproxy_reader", "demo"))
+    cursor = backend.cursor()
+    try:
+        cursor.execute("SELECT current_setting('cursor_tuple_fraction')", [])
+        assert cursor.fetch(1) == [(b"1",)]  # text, as PostgreSQL sent it
+    finally:
+        cursor.close()
