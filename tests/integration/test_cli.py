@@ -190,11 +190,12 @@ def test_check_refuses_weak_verifiers_and_passwd_does_not_make_them(tmp_path, de
 
 
 def test_check_warns_about_roles_over_the_risk_threshold_and_strict_fails(tmp_path, demo_db):
-    """The demo's analyst receives calls under a stable token: check says so (issue 10)."""
+    """The demo's analyst receives customers' birth year and signup date: check says so (issue 10)."""
     config = write_config(tmp_path, demo_db)
     warned = anonproxy("check", str(config))
     assert warned.returncode == 0 and "ok" in warned.stdout
-    assert "anonproxy: warning: role analyst, table calls: " in warned.stderr
-    assert "of people singled out by" in warned.stderr and "reporter" not in warned.stderr
+    assert "anonproxy: warning: role analyst, table customers: " in warned.stderr
+    assert "table calls" not in warned.stderr and "reporter" not in warned.stderr
+    assert "of people singled out by 1 known record" in warned.stderr
     strict = anonproxy("check", "--strict", str(config))
-    assert strict.returncode == 1 and "anonproxy: error: role analyst, table calls: " in strict.stderr
+    assert strict.returncode == 1 and "anonproxy: error: role analyst, table customers: " in strict.stderr
