@@ -150,7 +150,10 @@ def _suggest(table: TableRisk, policy: TablePolicy, settings: Settings, k: int) 
             table.suggestions.append(f"declare {', '.join(u.known)} as quasi-identifiers, so that the k-filter "
                                      "covers them, or generalize them further")
             return
-        if rule.rule == "tokenize":
+        if rule.rule == "tokenize" and "scope" in rule.options:
+            table.suggestions.append(f"scope the {u.linking_key} tokens to a period shorter than a "
+                                     f"{rule.options['scope']}, or hide the token from this table")
+        elif rule.rule == "tokenize":
             table.suggestions.append(f"scope the {u.linking_key} tokens per period, so one person's records "
                                      "cannot be linked across periods, or hide the token from this table")
         else:
@@ -163,7 +166,7 @@ def measure_role(backend: Backend, role: Role, ctx: RewriteContext, settings: Se
                  progress: Progress) -> RoleRisk:
     result = RoleRisk(role.name, role.mode)
     if role.mode == "raw":
-        result.note = "raw: receives the data as stored, identities included; nothing to measure"
+        result.note = "raw: receives its tables as stored, identities included; nothing to measure"
         return result
     if role.mode in ("aggregate", "dp"):
         result.note = (f"{role.mode}: receives no records, only aggregates over groups of at least {role.k} "
