@@ -39,6 +39,17 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
+def _open_backend(config: Config, path: str):
+    """The configured backend, or None after listing why it cannot be opened."""
+    from proxy.server import open_backend
+
+    try:
+        return open_backend(config)
+    except ConfigError as exc:
+        _report(path, exc)
+        return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from proxy.server import serve_forever
 
@@ -89,13 +100,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from proxy.risk.report import Settings as RiskSettings
-    from proxy.server import open_backend
 
     config = _load(args.config)
-    try:
-        backend = open_backend(config)
-    except ConfigError as exc:
-        _report(args.config, exc)
+    backend = _open_backend(config, args.config)
+    if backend is None:
         return 2
     try:
         results = _measure_risk(config, backend, sorted(config.roles), RiskSettings(), lambda step: None)
@@ -145,7 +153,6 @@ def _measure_risk(config: Config, backend, roles: list[str], settings, progress)
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from proxy.rewrite.explain import explain
-    from proxy.server import open_backend
     from proxy.settings import Settings
 
     config = _load(args.config)
@@ -154,10 +161,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"anonproxy: no user '{args.user}' in {args.config}; users are: {', '.join(sorted(config.users))}",
               file=sys.stderr)
         return 2
-    try:
-        backend = open_backend(config)
-    except ConfigError as exc:
-        _report(args.config, exc)
+    backend = _open_backend(config, args.config)
+    if backend is None:
         return 2
     from proxy.errors import SqlError
     from proxy.rewrite.parse import recursion_error
@@ -182,7 +187,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_risk(args: argparse.Namespace) -> int:
     from proxy.risk.render import as_json, as_text
     from proxy.risk.report import Settings as RiskSettings
-    from proxy.server import open_backend
 
     config = _load(args.config)
     roles = [args.role] if args.role else sorted(config.roles)
@@ -191,10 +195,8 @@ def cmd_risk(args: argparse.Namespace) -> int:
         print(f"anonproxy: no role '{unknown[0]}' in {args.config}; roles are: {', '.join(sorted(config.roles))}",
               file=sys.stderr)
         return 2
-    try:
-        backend = open_backend(config)
-    except ConfigError as exc:
-        _report(args.config, exc)
+    backend = _open_backend(config, args.config)
+    if backend is None:
         return 2
     settings = RiskSettings(threshold=args.threshold, sample=args.sample)
 

@@ -40,3 +40,14 @@ def visible_columns(server, user: str) -> dict[str, list[tuple[str, str]]]:
                 result[table] = [(d.name, pg_types.get(d.type_code).name) for d in description]
         _visible[key] = result
     return _visible[key]
+
+
+# Type the role receives -> information_schema.columns.data_type.
+DATA_TYPES = {"int8": "bigint", "int4": "integer", "text": "text", "float8": "double precision",
+              "date": "date", "timestamp": "timestamp without time zone", "numeric": "numeric"}
+
+
+def information_schema_columns(server, user: str) -> list[tuple[str, str, str]]:
+    """(table, column, data_type) as information_schema.columns should list them for the role."""
+    return [(table, name, DATA_TYPES[type_name])
+            for table, columns in sorted(visible_columns(server, user).items()) for name, type_name in columns]

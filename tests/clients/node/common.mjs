@@ -24,3 +24,25 @@ export function emit(report) {
   const replacer = (_k, v) => (typeof v === "bigint" ? v.toString() : v);
   process.stdout.write(JSON.stringify(report, replacer) + "\n");
 }
+
+// Connect, run every step with `query(step)` -> {rows, fields}, and print the report.
+export async function runSteps(clientName, connect, query) {
+  const { steps } = parseArgs();
+  const report = { client: clientName, connect: null, steps: {} };
+  try {
+    await connect();
+    report.connect = { ok: true };
+  } catch (err) {
+    report.connect = failure(err);
+  }
+  if (report.connect.ok) {
+    for (const step of steps) {
+      try {
+        report.steps[step.name] = { ok: true, ...(await query(step)) };
+      } catch (err) {
+        report.steps[step.name] = failure(err);
+      }
+    }
+  }
+  return report;
+}
