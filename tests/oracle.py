@@ -27,10 +27,10 @@ Two judges, one client:
     multiples of 10,000, the bin width; in text as bare numbers too; not in a column of
     20 or more integers of which fewer than half are incomes, or which is an unbroken
     arithmetic progression: a row number, a series or a count meets incomes by chance),
-    exact call times (the view has hours), and customers outside the k-filter: a row that
-    holds both the signup date and the city of a suppressed customer (a pair no
-    visible customer shares), or a column named signup_date holding a date only
-    suppressed customers signed up on.
+    exact call times (the view has weeks), and exact signup dates (the view has years;
+    a January 1 is not flagged). Births, signups, zips and incomes are the analyst's
+    only values that differ from person to person, so a customer outside the k-filter
+    shows through them or through judge 2.
   - reporter (aggregate, k=10): any customer token (a released token is one
     person's row), any single cell (list, dict, JSON or text) holding three or
     more raw incomes (a dump: json_object_agg, array_agg, string_agg, ...),
@@ -137,6 +137,11 @@ class Person:
                "segment", "annual_income", "signup_date")
 
 
+def analyst_class(p: Person) -> tuple:
+    """The demo analyst's quasi-identifiers as it receives them: (birth decade, zip3, gender, signup year)."""
+    return p.birth_date.year // 10, p.zip[:3], p.gender, p.signup_date.year
+
+
 class RawData:
     """The demo data as stored, read once per process, and facts derived from it."""
 
@@ -147,9 +152,8 @@ class RawData:
         self.people = [Person(*r) for r in rows]
         self.by_id = {p.customer_id: p for p in self.people}
         self.call_times = {r[0] for r in self.con.execute("SELECT DISTINCT started_at FROM calls").fetchall()}
-        groups = Counter((p.birth_date.year, p.zip[:3], p.gender) for p in self.people)
-        self.analyst_visible = {p.customer_id for p in self.people
-                                if groups[(p.birth_date.year, p.zip[:3], p.gender)] >= ANALYST_K}
+        groups = Counter(analyst_class(p) for p in self.people)
+        self.analyst_visible = {p.customer_id for p in self.people if groups[analyst_class(p)] >= ANALYST_K}
         self.suppressed = [p for p in self.people if p.customer_id not in self.analyst_visible]
         self.income_count = Counter(p.annual_income for p in self.people)
         self.pair_count = Counter((p.signup_date, p.city) for p in self.people)
@@ -169,17 +173,22 @@ class RawData:
         """integer token -> customer_id, for TEST_KEY."""
         return {int(reference_token(TEST_KEY, str(p.customer_id), integer=True)): p.customer_id for p in self.people}
 
+    def token_of(self, person: Person) -> int:
+        return int(reference_token(TEST_KEY, str(person.customer_id), integer=True))
+
     # People a statement can single out through columns the restricted roles see raw.
     def unique_pair_people(self, *, visible: bool | None = None) -> list[Person]:
         """People alone with their (signup_date, city), with an income nobody else has and that is not a
         multiple of 1,000 (judge 2 looks for it), and at least 200 from both edges of its 10,000 bin (the
-        analyst's pair checks probe income +- 100 inside one bin)."""
+        analyst's pair checks probe income +- 100 inside one bin); not signed up on a January 1, which
+        is what the analyst's signup years look like."""
         out = []
         for p in self.people:
             if visible is not None and (p.customer_id in self.analyst_visible) != visible:
                 continue
             if self.pair_count[(p.signup_date, p.city)] == 1 and self.income_count[p.annual_income] == 1 \
-                    and p.annual_income % 1000 and 200 <= p.annual_income % 10000 <= 9800:
+                    and p.annual_income % 1000 and 200 <= p.annual_income % 10000 <= 9800 \
+                    and (p.signup_date.month, p.signup_date.day) != (1, 1):
                 out.append(p)
         return out
 
@@ -463,21 +472,16 @@ class Oracle:
         # Generalized values that coincide with raw ones are not leaks: Jan 1 births, incomes on a 10k edge.
         self.birth_dates = {p.birth_date for p in people if (p.birth_date.month, p.birth_date.day) != (1, 1)}
         self.zips = {p.zip for p in people}
-        self.cities = {p.city for p in people}
         self.incomes = {p.annual_income for p in people if p.annual_income % 10000}
         self.tokens: dict[int, int] = {}
         self.call_times: set = set()
         self.signup_dates: set = set()
-        self.suppressed_pairs: set = set()
-        self.suppressed_only_dates: set = set()
         self.hidden_words: tuple[str, ...] = ("full_name",)
         self.income_dumps = False
         if self.role == "analyst":
             self.call_times = {t for t in self.raw.call_times if (t.minute, t.second) != (0, 0)}
-            visible_pairs = {(p.signup_date, p.city) for p in people if p.customer_id in self.raw.analyst_visible}
-            visible_dates = {p.signup_date for p in people if p.customer_id in self.raw.analyst_visible}
-            self.suppressed_pairs = {(p.signup_date, p.city) for p in self.raw.suppressed} - visible_pairs
-            self.suppressed_only_dates = {p.signup_date for p in self.raw.suppressed} - visible_dates
+            # signup years only: a date that is not a January 1 is a customer's own
+            self.signup_dates = {p.signup_date for p in people if (p.signup_date.month, p.signup_date.day) != (1, 1)}
         elif self.role == "reporter":
             self.incomes = set()  # raw for the reporter on purpose: exact sums and averages; see judge 2
             self.tokens = self.raw.tokens
@@ -524,8 +528,6 @@ class Oracle:
                 found.append(f"birth date {value}")
             if value in self.signup_dates:
                 found.append(f"signup date {value}")
-            if column == "signup_date" and value in self.suppressed_only_dates:
-                found.append(f"signup date {value} of a customer outside the k-filter")
             return found
         if isinstance(value, int):
             if value in self.incomes and column not in BENIGN_NUMBERS and column != "(counter)":
@@ -622,14 +624,6 @@ class Oracle:
         """`counters`: indexes of columns that are sequences of numbers (see `counter_columns`)."""
         found = [leak for i, (name, v) in enumerate(zip(names, row))
                  for leak in self.leaks(v, "(counter)" if i in counters else name, sql)]
-        if self.suppressed_pairs:
-            scalars = [v for v in flatten(row)]
-            dates = {v for v in scalars if isinstance(v, dt.date) and not isinstance(v, dt.datetime)}
-            for v in scalars:
-                if isinstance(v, str) and v in self.cities:
-                    for d in dates:
-                        if (d, v) in self.suppressed_pairs:
-                            found.append(f"customer outside the k-filter: signup {d} in {v}")
         if self.income_dumps:
             incomes = self.raw.income_count
             for v in row:

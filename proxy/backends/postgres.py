@@ -145,8 +145,12 @@ class PostgresBackend:
         # Statements run as server-side cursors, which PostgreSQL plans for the first 10%
         # of rows (cursor_tuple_fraction): a join that finds nothing then ran as a nested
         # loop for minutes where the same statement from psql takes 0.4 s. The proxy reads
-        # every row, so it asks for the plan psql would get.
-        options = (conninfo_to_dict(dsn).get("options") or "") + " -c cursor_tuple_fraction=1"
+        # every row, so it asks for the plan psql would get. Even so, a LIMIT invites
+        # the same fast-start nested loop, and joins of policy views compare tokens that
+        # are HMACs computed per row: a nested loop computes them per *pair* (a join of
+        # customers and calls with LIMIT 50 ran past 60 s; as a hash join, 0.47 s). So
+        # nested loops are a last resort (PostgreSQL still uses one where nothing else can).
+        options = (conninfo_to_dict(dsn).get("options") or "") + " -c cursor_tuple_fraction=1 -c enable_nestloop=off"
         self._cursor_dsn = make_conninfo(dsn, options=options.strip())
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from proxy.policy.model import ColumnRule
 
-TRUNC_UNITS = ("hour", "day", "week", "month", "quarter", "year")
+TRUNC_UNITS = ("hour", "day", "week", "month", "quarter", "year", "decade")
 # rule -> kind -> {option: (check, description)}; kind None = the rule takes no kind
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer")
 _NUM = (lambda v: isinstance(v, Real) and not isinstance(v, bool), "a number")

@@ -32,7 +32,7 @@ from proxy.wire import types as pg
 ALLOWED_AGGREGATES = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
 VALUE_AGGREGATES = (exp.Min, exp.Max)
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
-TRUNC_UNITS = frozenset({"year", "quarter", "month", "week", "day", "hour", "minute", "second"})
+TRUNC_UNITS = frozenset({"decade", "year", "quarter", "month", "week", "day", "hour", "minute", "second"})
 DATE_FIELDS = frozenset({"year", "quarter", "month", "week", "day", "dow", "doy", "isodow", "isoyear", "epoch"})
 TIME_FIELDS = DATE_FIELDS | {"hour", "minute", "second"}
 POST_AGGREGATE = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Paren, exp.Neg, exp.Round, exp.Floor, exp.Ceil,

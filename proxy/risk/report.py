@@ -95,10 +95,11 @@ def _query(backend: Backend, sql: str) -> tuple:
 def default_known(policy: TablePolicy, columns: dict[str, int], public_keys: set[str], key: str,
                   own_key: Sequence[str]) -> tuple[str, ...]:
     """When and where: the record's visible times, and columns naming a public table's key
-    (cell_id: a place). An attacker who met or watched a person knows these."""
+    (cell_id: a place). An attacker who met or watched a person knows these, and the
+    quasi-identifiers, which the policy itself declares as known."""
     return tuple(c for c, oid in columns.items()
                  if policy.rule(c).rule != "hide" and c != key and c not in own_key
-                 and (kind_of(oid) == "time" or c in public_keys))
+                 and (kind_of(oid) == "time" or c in public_keys or c in policy.quasi_identifiers))
 
 
 def measure_classes(backend: Backend, policy: TablePolicy, ctx: RewriteContext) -> ClassRisk:
@@ -168,9 +169,13 @@ def measure_role(backend: Backend, role: Role, ctx: RewriteContext, settings: Se
     if role.mode == "raw":
         result.note = "raw: receives its tables as stored, identities included; nothing to measure"
         return result
-    if role.mode in ("aggregate", "dp"):
+    if role.mode == "aggregate":
         result.note = (f"{role.mode}: receives no records, only aggregates over groups of at least {role.k} "
                        "people; record-level risk does not apply (differencing does: see README)")
+        return result
+    if role.mode == "dp":
+        result.note = ("dp: receives no records, only noisy aggregates charged to its privacy budget; "
+                       "record-level risk does not apply (what epsilon bounds: see README)")
         return result
     keys = backend.primary_keys()
     tables = role.tables or {}

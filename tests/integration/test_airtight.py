@@ -14,8 +14,9 @@ One known exception, pinned as an expected failure: the reporter's differencing 
 
 Where a statement's outcome could carry one hidden bit, the test runs it as a pair that
 differs only in the hidden thing and requires both outcomes to be identical:
-  * "person": the predicate names a real person vs. a (signup_date, city) nobody has;
-    for the analyst the person is one outside its k-filter (who must look absent), for
+  * "person": the predicate names a real person by raw values vs. a (signup_date, city)
+    nobody has; for the analyst the person is one outside its k-filter (who must look
+    absent; it sees signup years only, so the exact date matches no row it receives), for
     the reporter and the dashboard any person;
   * "income": `annual_income >= X` with X just below vs. just above the person's raw
     income (for the analyst both inside the person's 10,000 bin, which it may see);
@@ -86,8 +87,8 @@ def ask(request, backend, clients) -> Callable[[str, str], Answer]:
 
 @dataclass(frozen=True)
 class People:
-    visible: Person      # alone with its (signup_date, city), inside the analyst's k-filter
-    suppressed: Person   # alone with its (signup_date, city), outside the analyst's k-filter
+    visible: Person      # alone with its raw (signup_date, city), inside the analyst's k-filter
+    suppressed: Person   # alone with its raw (signup_date, city), outside the analyst's k-filter
     top: Person          # the highest income (unique)
     city_max: tuple[Person, ...]  # each city's highest earner, where that income is unique
 
@@ -150,10 +151,13 @@ class Case:
     expect: Callable[[Answer, str], list[str]] | None = None  # extra checks on an answer, per role
 
 
-def render(case: Case, person: Person, *, pair: tuple | None = None, x: int | None = None) -> str:
+def render(case: Case, person: Person, *, pair: tuple | None = None, x: int | None = None,
+           token: int | None = None) -> str:
+    """`token`: name the person by the analyst's token of them instead of by raw values."""
     date, city = pair or (person.signup_date, person.city)
-    return case.sql.format(p=pair_predicate(date, city), cp=pair_predicate(date, city, "c."), x=x if x is not None else 0,
-                           city=person.city)
+    p, cp = ((f"customer_id = {token}", f"c.customer_id = {token}") if token is not None
+             else (pair_predicate(date, city), pair_predicate(date, city, "c.")))
+    return case.sql.format(p=p, cp=cp, x=x if x is not None else 0, city=person.city)
 
 
 def pair_sides(case: Case, role: str, people: People, raw) -> tuple[list[str], list[Person]]:
@@ -550,11 +554,11 @@ CLASS6 = [
 
 @pytest.mark.parametrize("case", [c for c in CLASS6 if c.id.startswith(("cast", "division"))], ids=lambda c: c.id)
 def test_class6_the_probe_fires_on_a_row_the_analyst_sees(case, backend, ask, people, raw):
-    """The pair check is not blind: the same probe on a customer inside the k-filter (whose
-    signup date and city the analyst may see) does raise, wherever the absent one answers.
+    """The pair check is not blind: the same probe on a customer inside the k-filter, named
+    by the token the analyst sees, does raise, wherever the absent one answers.
     (A division by zero is an error on DuckDB too: the proxy divides as PostgreSQL does.)"""
     absent = ask("analyst", render(case, people.visible, pair=raw.absent_pair(people.visible)))
-    seen = ask("analyst", render(case, people.visible))
+    seen = ask("analyst", render(case, people.visible, token=raw.token_of(people.visible)))
     if absent.ok:
         assert seen.sqlstate is not None and seen.sqlstate.startswith("22"), \
             f"{seen.sql!r} -> {describe(seen)}: the probe did not fire on a visible row"
@@ -717,8 +721,9 @@ def test_ordinary_reports_keep_answering_exactly(sql, raw_sql, ordered, backend,
     verdict("reporter", backend, [answer], found)
 
 
-KEPT = ("(SELECT * FROM customers WHERE (year(birth_date), left(zip, 3), gender) IN (SELECT (year(birth_date), "
-        "left(zip, 3), gender) FROM customers GROUP BY ALL HAVING count(DISTINCT customer_id) >= 5))")
+KEPT = ("(SELECT * FROM customers WHERE (year(birth_date) // 10, left(zip, 3), gender, year(signup_date)) IN "
+        "(SELECT (year(birth_date) // 10, left(zip, 3), gender, year(signup_date)) FROM customers GROUP BY ALL "
+        "HAVING count(DISTINCT customer_id) >= 5))")
 ANALYST_JOIN_FILTERS = ["c.segment = 'enterprise'", "length(c.city) > 0",
                         "CASE WHEN c.city = 'Riverton' THEN 0 ELSE 1 END = 1", "c.segment = 'consumer' AND c.gender = 'F'"]
 # (Selective filters on both sides of this self-join make PostgreSQL pick a nested loop that
@@ -774,7 +779,7 @@ def test_the_oracle_flags_what_the_issue_saw(demo_db, raw):
     sup = raw.unique_pair_people(visible=False)[0]
     cases.append((analyst, Answer("q", rows=[(sup.signup_date, sup.city)], names=["signup_date", "city"],
                                   results=[(["signup_date", "city"], [(sup.signup_date, sup.city)])]),
-                  "outside the k-filter"))
+                  "signup date"))
     for oracle, answer, kind in cases:
         found = oracle.judge(answer)
         assert any(kind in f for f in found), (kind, found)

@@ -103,7 +103,7 @@ def singles(raw) -> list[Single]:
         other_date, other_city = raw.absent_pair(p)
         candidates = [
             ("pair", f"{{a}}signup_date = DATE '{d}' AND {{a}}city = {c}",
-             f"{{a}}signup_date = DATE '{other_date.isoformat()}' AND {{a}}city = {_q(other_city)}", False),
+             f"{{a}}signup_date = DATE '{other_date.isoformat()}' AND {{a}}city = {_q(other_city)}", True),
             ("income", f"{{a}}annual_income = {p.annual_income} AND {{a}}city = {c}",
              f"{{a}}annual_income = {p.annual_income + 1} AND {{a}}city = {c}", True),
             ("email", f"{{a}}email = {_q(p.email)}", "{a}email = 'nobody.nowhere@example.com'", True),

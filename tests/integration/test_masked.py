@@ -119,8 +119,8 @@ def test_k_anonymity_holds_for_every_visible_customer(proxy, demo_db):
     assert min(combos.values()) >= 5
     raw = duckdb.connect(str(demo_db), read_only=True)
     expected = raw.execute(
-        "SELECT count(*) FROM customers WHERE (year(birth_date), left(zip, 3), gender) IN ("
-        "SELECT (year(birth_date), left(zip, 3), gender) FROM customers GROUP BY ALL "
+        "SELECT count(*) FROM customers WHERE (year(birth_date) // 10, left(zip, 3), gender, year(signup_date)) IN ("
+        "SELECT (year(birth_date) // 10, left(zip, 3), gender, year(signup_date)) FROM customers GROUP BY ALL "
         "HAVING count(DISTINCT customer_id) >= 5)").fetchone()[0]
     raw.close()
     assert len(rows) == expected < 10_000  # exactly the customers of groups of 5 or more
@@ -199,20 +199,23 @@ def test_l_diversity_keeps_only_groups_with_l_sensitive_values(demo_db, tmp_path
     """A policy with l_diversity: every released quasi-identifier group holds >= l segments."""
     config = write_config(tmp_path, demo_db, extra="")
     text = config.read_text().replace(
-        "        quasi_identifiers: [birth_date, zip, gender]\n",
-        "        quasi_identifiers: [birth_date, zip, gender]\n        l_diversity: {column: segment, l: 2}\n", 1)
+        "        quasi_identifiers: [birth_date, zip, gender, signup_date]\n",
+        "        quasi_identifiers: [birth_date, zip, gender, signup_date]\n"
+        "        l_diversity: {column: segment, l: 2}\n", 1)
+    assert "l_diversity" in text
     config.write_text(text)
     process, port = start_proxy(config)
     try:
         rows, error = run(f"postgresql://analyst:analyst-pw@127.0.0.1:{port}/demo",
-                          "SELECT birth_date, zip, gender, count(DISTINCT segment), count(*) FROM customers GROUP BY 1, 2, 3")
+                          "SELECT birth_date, zip, gender, signup_date, count(DISTINCT segment), count(*) "
+                          "FROM customers GROUP BY 1, 2, 3, 4")
     finally:
         stop_proxy(process)
     assert error is None, error
-    assert rows and all(r[3] >= 2 and r[4] >= 5 for r in rows)
+    assert rows and all(r[4] >= 2 and r[5] >= 5 for r in rows)
     raw = duckdb.connect(str(demo_db), read_only=True)
-    expected = raw.execute("SELECT count(*) FROM (SELECT 1 FROM customers GROUP BY year(birth_date), left(zip, 3), gender "
-                           "HAVING count(*) >= 5 AND count(DISTINCT segment) >= 2)").fetchone()[0]
+    expected = raw.execute("SELECT count(*) FROM (SELECT 1 FROM customers GROUP BY year(birth_date) // 10, left(zip, 3), "
+                           "gender, year(signup_date) HAVING count(*) >= 5 AND count(DISTINCT segment) >= 2)").fetchone()[0]
     raw.close()
     assert len(rows) == expected
 

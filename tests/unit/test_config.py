@@ -104,7 +104,7 @@ def test_demo_policy_is_valid_and_matches_the_contract():
     analyst, reporter = cfg.roles["analyst"], cfg.roles["reporter"]
     assert (analyst.mode, analyst.k, reporter.mode, reporter.k) == ("masked", 5, "aggregate", 10)
     customers = analyst.table("customers")
-    assert customers.quasi_identifiers == ("birth_date", "zip", "gender")
+    assert customers.quasi_identifiers == ("birth_date", "zip", "gender", "signup_date")
     assert customers.rule("full_name").rule == "hide"
     assert customers.rule("zip").options == {"length": 3}
     assert reporter.table("customers").rule("annual_income").rule == "raw"
