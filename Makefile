@@ -48,6 +48,7 @@ demo: demo-data
 	@echo "  psql \"postgresql://admin:admin@$(LISTEN)/demo\"      # raw role: every table"
 	@echo "  psql \"postgresql://analyst:analyst@$(LISTEN)/demo\"  # masked role: tokens, masks, k=5"
 	@echo "  psql \"postgresql://reporter:reporter@$(LISTEN)/demo\" # aggregate role: groups of 10 or more"
+	@echo "  psql \"postgresql://dashboard:dashboard@$(LISTEN)/demo\" # dp role: noisy aggregates, epsilon 10 a month"
 	@echo
 	$(BIN)/anonproxy serve --config policies/demo.yaml --listen $(LISTEN)
 

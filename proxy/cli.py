@@ -21,6 +21,7 @@ examples:
   anonproxy check policies/demo.yaml
   anonproxy explain --config policies/demo.yaml --user analyst "SELECT email FROM customers"
   anonproxy risk --config policies/demo.yaml --role analyst
+  anonproxy budget --config policies/demo.yaml --history
   anonproxy passwd            # prompts, then prints a verifier for users.<name>.password
 """
 
@@ -211,6 +212,31 @@ def cmd_risk(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from proxy.dp.budget_report import budget_lines, history_lines
+    from proxy.dp.ledger import open_ledger
+
+    config = _load(args.config)
+    roles = [r for name, r in sorted(config.roles.items()) if r.mode == "dp" and (args.role in (None, name))]
+    if args.role and not roles:
+        dp_roles = ", ".join(n for n, r in sorted(config.roles.items()) if r.mode == "dp") or "none"
+        print(f"anonproxy: no dp role '{args.role}' in {args.config}; dp roles: {dp_roles}", file=sys.stderr)
+        return 2
+    if not roles:
+        print(f"{args.config}: no role in dp mode, so no budget")
+        return 0
+    ledger = open_ledger(config.ledger)
+    try:
+        lines = history_lines(ledger, args.role) if args.history else \
+            budget_lines(ledger, roles, dt.datetime.now(dt.timezone.utc))
+    finally:
+        ledger.close()
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_passwd(args: argparse.Namespace) -> int:
     if args.iterations < DEFAULT_ITERATIONS:
         print(f"anonproxy: --iterations must be at least {DEFAULT_ITERATIONS} (PostgreSQL's scram_iterations); "
@@ -273,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("--sample", type=int, default=10_000,
                       help="people sampled per unicity estimate (default 10000)")
     risk.set_defaults(func=cmd_risk)
+
+    budget = sub.add_parser("budget", help="show each dp role's privacy budget: spent, left, when it resets",
+                            description="Print, per role in dp mode, the epsilon spent in the current period, "
+                                        "what is left and when the period resets; with --history, every charge "
+                                        "(time, login, statement fingerprint, epsilon). Never a statement's text "
+                                        "or a value.")
+    budget.add_argument("--config", required=True, help="YAML configuration file")
+    budget.add_argument("--role", help="only this role")
+    budget.add_argument("--history", action="store_true", help="list every charge instead")
+    budget.set_defaults(func=cmd_budget)
 
     passwd = sub.add_parser("passwd", help="print a SCRAM-SHA-256 verifier for a password",
                             description="Read a password (prompt, or one line of stdin) and print the "

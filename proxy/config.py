@@ -5,6 +5,7 @@ all at once, so a user fixes a file in one pass.
 """
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import hmac
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from proxy.policy.model import ALL_TABLES, IMPLEMENTED_MODES, MODES, Role, TablePolicy
+from proxy.policy.model import ALL_TABLES, MODES, Budget, Role, TablePolicy
 from proxy.policy.rules import parse_rule
 from proxy.policy.tokens import TokenKeyError, load_key
 from proxy import connection_limits
@@ -38,7 +39,7 @@ DEFAULT_TEMP_SIZE = 10 << 30
 # ~1,700 times, and a person who mistyped hardly notices.
 DEFAULT_AUTH_DELAY_MS = 500
 MAX_AUTH_DELAY_MS = 10_000
-TOP_KEYS = ("listen", "database", "tls", "backend", "limits", "tokenization", "users", "roles")
+TOP_KEYS = ("listen", "database", "tls", "backend", "limits", "tokenization", "ledger", "users", "roles")
 
 
 class ConfigError(Exception):
@@ -104,6 +105,7 @@ class Config:
     roles: dict[str, Role]
     token_key: bytes | None = None  # the tokenization key; never printed or logged
     limits: Limits = Limits()
+    ledger: str = field(default="", repr=False)  # dp budget ledger: a SQLite file path or a postgresql:// DSN
 
     def __repr__(self) -> str:  # keep the key out of tracebacks and debug output
         return f"Config(host={self.host!r}, port={self.port}, database={self.database!r}, roles={list(self.roles)})"
@@ -198,7 +200,8 @@ def _private_file_problem(p: Path) -> str | None:
 def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
     if body in (None, "public"):
         return TablePolicy(name.lower())
-    body = c.mapping(body, path, ("privacy_unit", "quasi_identifiers", "l_diversity", "known", "columns"))
+    body = c.mapping(body, path, ("privacy_unit", "quasi_identifiers", "l_diversity", "known", "max_contributions",
+                                  "columns"))
     unit = body.get("privacy_unit")
     if unit is not None and not isinstance(unit, str):
         c.fail(f"{path}.privacy_unit", f"expected a column name, got {unit!r}")
@@ -225,8 +228,13 @@ def _check_table(c: _Checker, name: str, body: Any, path: str) -> TablePolicy:
         rule = parse_rule(spec, f"{path}.columns.{column}", c.fail)
         if rule is not None:
             columns[str(column).lower()] = rule
+    contributions = body.get("max_contributions", 1)
+    if not isinstance(contributions, int) or isinstance(contributions, bool) or contributions < 1:
+        c.fail(f"{path}.max_contributions", f"expected a whole number of rows >= 1, got {contributions!r}")
+        contributions = 1
     return TablePolicy(name.lower(), unit.lower() if isinstance(unit, str) else None,
-                       tuple(q.lower() for q in qis), diversity, columns, tuple(k.lower() for k in known))
+                       tuple(q.lower() for q in qis), diversity, columns, tuple(k.lower() for k in known),
+                       contributions)
 
 
 def _check_role_tables(c: _Checker, path: str, mode: str, tables: Any) -> dict[str, TablePolicy] | None:
@@ -245,13 +253,13 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
     roles: dict[str, Role] = {}
     for name, body in c.mapping(doc, "roles", tuple(doc or ())).items():
         path = f"roles.{name}"
-        body = c.mapping(body, path, ("mode", "k", "tables", "statement_timeout", "require_tls"))
+        body = c.mapping(body, path, ("mode", "k", "tables", "statement_timeout", "require_tls", *DP_KEYS))
         mode = body.get("mode")
         if mode not in MODES:
             c.fail(f"{path}.mode", f"unknown mode {mode!r}; {_suggest(str(mode), list(MODES))}")
-        elif mode not in IMPLEMENTED_MODES:
-            c.fail(f"{path}.mode", f"mode '{mode}' is not available yet; available: "
-                   + ", ".join(IMPLEMENTED_MODES))
+        budget = _check_budget(c, path, body) if mode == "dp" else None
+        if mode != "dp" and set(body) & set(DP_KEYS):
+            c.fail(f"{path}.{sorted(set(body) & set(DP_KEYS))[0]}", "budget settings apply to dp roles only")
         k = body.get("k", 1)
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             c.fail(f"{path}.k", f"expected a whole number of people >= 1, got {k!r}")
@@ -261,8 +269,53 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
             c.fail(f"{path}.k", "quasi_identifiers are declared, so k must be at least 2")
         timeout = _check_timeout(c, f"{path}.statement_timeout", body.get("statement_timeout"),
                                  full_access=mode == "raw" and tables is None)
-        roles[name] = Role(name, str(mode), tables, k, timeout)
+        roles[name] = Role(name, str(mode), tables, k, timeout, budget)
     return roles
+
+
+DP_KEYS = ("budget", "default_epsilon", "max_epsilon", "delta")
+PERIODS = ("day", "week", "month")
+
+
+def _positive(c: _Checker, path: str, value: Any, default: float | None = None) -> float:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    c.fail(path, f"expected a positive number, got {value!r}")
+    return default or 1.0
+
+
+def _check_budget(c: _Checker, path: str, body: dict[str, Any]) -> Budget | None:
+    """budget: {epsilon: 10, period: month} (day, week, month) or
+    {epsilon: 10, period: {start: 2026-01-01, days: 30}}; per statement default_epsilon,
+    max_epsilon; delta for releasing groups by noisy threshold."""
+    if "budget" not in body:
+        c.fail(f"{path}.budget", "a dp role needs a budget, e.g. {epsilon: 10, period: month}")
+        return None
+    spec = c.mapping(body["budget"], f"{path}.budget", ("epsilon", "period"))
+    total = _positive(c, f"{path}.budget.epsilon", spec.get("epsilon"))
+    period, start, days = spec.get("period", "month"), None, None
+    if isinstance(period, dict):
+        window = c.mapping(period, f"{path}.budget.period", ("start", "days"))
+        start, days = window.get("start"), window.get("days")
+        if isinstance(start, dt.date) and not isinstance(start, dt.datetime):
+            start = dt.datetime.combine(start, dt.time(), dt.timezone.utc)
+        if not isinstance(start, dt.datetime) or not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            c.fail(f"{path}.budget.period", f"expected {{start: YYYY-MM-DD, days: N}}, got {period!r}")
+            return None
+        start, period = start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc), "window"
+    elif period not in PERIODS:
+        c.fail(f"{path}.budget.period", f"expected one of {', '.join(PERIODS)} or {{start, days}}, got {period!r}")
+        return None
+    maximum = _positive(c, f"{path}.max_epsilon", body.get("max_epsilon"), min(total, 1.0))
+    default = _positive(c, f"{path}.default_epsilon", body.get("default_epsilon"), min(maximum, 0.5))
+    delta = _positive(c, f"{path}.delta", body.get("delta"), 1e-6)
+    if default > maximum or maximum > total:
+        c.fail(path, f"expected default_epsilon ({default:g}) <= max_epsilon ({maximum:g}) <= budget epsilon ({total:g})")
+    if delta >= 1e-3:
+        c.fail(f"{path}.delta", f"expected a small probability below 0.001 (e.g. 1e-6), got {delta!r}")
+    return Budget(total, str(period), default, maximum, delta, start, days)
 
 
 def _check_timeout(c: _Checker, path: str, value: Any, *, full_access: bool) -> int:
@@ -572,6 +625,19 @@ def load_config(path: str | Path) -> Config:
     database = top.get("database", "postgres")
     if not isinstance(database, str) or not database:
         c.fail("database", f"expected a database name, got {database!r}")
+    ledger = _check_ledger(c, top.get("ledger"), path)
     if c.problems:
         raise ConfigError(c.problems)
-    return Config(host, port, str(database), tls, backend, users, roles, token_key, limits)
+    return Config(host, port, str(database), tls, backend, users, roles, token_key, limits, ledger)
+
+
+def _check_ledger(c: _Checker, value: Any, config_path: Path) -> str:
+    """Where dp roles' budgets are kept: by default a SQLite file beside the config."""
+    if value is None:
+        return str(config_path.resolve().with_suffix(".budget.sqlite"))
+    if not isinstance(value, str) or not value:
+        c.fail("ledger", f"expected a file path or a postgresql:// DSN, got {type(value).__name__}")
+        return ""
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    return str(c.file(value, "ledger", must_exist=False))

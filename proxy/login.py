@@ -70,7 +70,9 @@ async def _begin_session(session: Session, msg: m.StartupMessage) -> None:
     startup = {k: v for k, v in params.items() if k not in ("user", "database", "options")}
     startup.update(_options_settings(params.get("options", "")))
     user = session.server.config.users[session.user]
-    session.settings = Settings(session.user, startup, session.server.config.roles[user.role].statement_timeout_ms)
+    role = session.server.config.roles[user.role]
+    session.settings = Settings(session.user, startup, role.statement_timeout_ms,
+                                role.budget.max_epsilon if role.budget else None)
     session.ctx = session.server.rewrite_context(user, session.settings, session.process_id)
     for name, value in session.settings.reported():
         session.send(m.parameter_status(name, value))

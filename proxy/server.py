@@ -14,6 +14,7 @@ from proxy.backends.postgres import PostgresBackend
 from proxy.catalog.stores import CatalogStores
 from proxy.config import Config, ConfigError, User
 from proxy.connection_limits import ConnectionLimits
+from proxy.dp.ledger import Ledger, open_ledger
 from proxy.errors import Fatal
 from proxy.event_loop import QuietExceptionHandler, raise_open_file_limit
 from proxy.policy.schema_check import check_roles
@@ -91,6 +92,9 @@ class Server:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._views: dict[tuple[str, str, str], str] = {}  # built policy views, shared by sessions
+        # The dp budget ledger, opened at start so a bad path fails at once, not at a query.
+        self.ledger: Ledger | None = (open_ledger(config.ledger)
+                                      if any(r.mode == "dp" for r in config.roles.values()) else None)
 
     def rewrite_context(self, user: User, settings: Settings, pid: int) -> RewriteContext:
         return RewriteContext(role=self.config.roles[user.role], user=user.name,
@@ -171,6 +175,8 @@ class Server:
             self.watchdog.stop()
         self.catalogs.close()
         self.backend.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
 
 async def serve_forever(config: Config, host: str, port: int,

@@ -18,6 +18,7 @@ from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.catalog.cursor import CatalogCursor
 from proxy.catalog.origins import with_origins
 from proxy.connection_limits import too_many
+from proxy.dp.cursor import DpCursor, DpSession
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
 from proxy.rewrite.context import RewriteContext
@@ -437,10 +438,12 @@ class Session:
         if not item.hold and self.tx.status == "I":
             raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
         cursor = await (self.catalog_cursor(item.query) if item.query.catalog else self.extra_cursor())
+        cursor = self.dp_cursor(item.query, cursor)
         declared = (1,) if item.binary else ()
         try:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
+                self.send_cursor_notices(cursor)
         except BackendError:
             self.close_extra_cursor(cursor)
             raise
@@ -523,6 +526,9 @@ class Session:
         return await self.extra_cursor()
 
     def release_cursor(self, cursor: Cursor) -> None:
+        if isinstance(cursor, DpCursor):
+            cursor.close()
+            cursor = cursor.backend
         if isinstance(cursor, CatalogCursor):
             self.server.executor.submit(cursor.close)
             return
@@ -557,6 +563,9 @@ class Session:
             raise
 
     def close_extra_cursor(self, cursor: Cursor) -> None:
+        if isinstance(cursor, DpCursor):
+            cursor.close()
+            cursor = cursor.backend
         if isinstance(cursor, CatalogCursor):  # not counted: the store is the proxy's own
             self.server.executor.submit(cursor.close)
             return
@@ -564,12 +573,27 @@ class Session:
         self.server.extra_cursors -= 1
         self.server.executor.submit(cursor.close)
 
+    def dp_cursor(self, query: BackendQuery, cursor: Cursor) -> Cursor:
+        """A dp statement runs through its release: noise, the ledger's charge, post-processing."""
+        if query.dp is None:
+            return cursor
+        assert self.ctx is not None and self.settings is not None and self.server.ledger is not None
+        role = self.ctx.role
+        assert role.budget is not None
+        epsilon = self.settings.epsilon(role.budget.default_epsilon)
+        return DpCursor(cursor, query.dp, DpSession(role.name, self.user, role.budget, epsilon, self.server.ledger))
+
+    def send_cursor_notices(self, cursor: Cursor) -> None:
+        for text in getattr(cursor, "notices", ()):
+            self.send_notice("NOTICE", "00000", text)
+
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
                           *, describe: bool, started: float | None = None) -> None:
-        cursor = await self.acquire_cursor(query)
+        cursor = self.dp_cursor(query, await self.acquire_cursor(query))
         try:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, query.sql, params, formats)
+                self.send_cursor_notices(cursor)
                 fmts = _formats_for(formats, len(columns))
                 if describe:
                     self.send(_row_description(await self._labelled(query, columns), fmts))
@@ -580,10 +604,11 @@ class Session:
 
     async def copy_out(self, item: CopyOut, params: list[Any], started: float | None = None) -> None:
         """COPY (query) TO STDOUT: the query's rows in text or CSV, as CopyData."""
-        cursor = await self.acquire_cursor(item.query)
+        cursor = self.dp_cursor(item.query, await self.acquire_cursor(item.query))
         try:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, item.query.sql, params, ())
+                self.send_cursor_notices(cursor)
                 self.send(copy.copy_out_response(len(columns)))
                 if item.format.header:
                     self.send(copy.header([c.name for c in columns], item.format))
@@ -788,6 +813,7 @@ class Session:
         if stmt.columns is None:
             catalog = stmt.plan.catalog
             cursor = await (self.catalog_cursor(stmt.plan) if catalog else self.session_cursor())
+            cursor = self.dp_cursor(stmt.plan, cursor)
             params = [None] * len(stmt.param_oids)
             try:
                 async with self.guard(cursor.cancel):
@@ -795,6 +821,8 @@ class Session:
             finally:
                 if catalog:
                     self.release_cursor(cursor)
+                elif isinstance(cursor, DpCursor):
+                    cursor.close()
             stmt.columns = await self._labelled(stmt.plan, columns)
         return stmt.columns
 
@@ -828,10 +856,11 @@ class Session:
             return self._local_columns(plan)
         if portal.columns is None:
             self._check_not_failed(plan)
-            cursor = await self.acquire_cursor(plan)
+            cursor = self.dp_cursor(plan, await self.acquire_cursor(plan))
             portal.cursor = cursor
             async with self.guard(cursor.cancel):
                 columns = await self.blocking(cursor.execute, plan.sql, portal.params, portal.result_formats)
+                self.send_cursor_notices(cursor)
             portal.columns = await self._labelled(plan, columns)
         return portal.columns
 

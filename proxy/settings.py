@@ -101,10 +101,30 @@ def _statement_timeout(value: str, cap_ms: int) -> str:
     return format_duration_ms(ms)
 
 
+EPSILON = "anonproxy.epsilon"
+
+
+def _epsilon(value: str, cap: float | None) -> str:
+    if cap is None:
+        raise SqlError("55P02", f'parameter "{EPSILON}" applies to dp roles only',
+                       hint="Only roles in dp mode spend a privacy budget.")
+    try:
+        epsilon = float(value)
+    except ValueError:
+        epsilon = -1.0
+    if not 0 < epsilon <= cap:
+        raise SqlError("22023", f'invalid value for parameter "{EPSILON}": "{value}"',
+                       hint=f"Use a number above 0 and at most {cap:g}, this role's max_epsilon.")
+    return repr(epsilon)
+
+
 class Settings:
-    def __init__(self, user: str, startup: dict[str, str], statement_timeout_ms: int = 0) -> None:
-        """`statement_timeout_ms` is the role's cap and the session's default (0: none)."""
+    def __init__(self, user: str, startup: dict[str, str], statement_timeout_ms: int = 0,
+                 epsilon_cap: float | None = None) -> None:
+        """`statement_timeout_ms` is the role's cap and the session's default (0: none);
+        `epsilon_cap` a dp role's max_epsilon (None: not a dp role)."""
         self._timeout_cap = statement_timeout_ms
+        self._epsilon_cap = epsilon_cap
         self._session: dict[str, str] = {name: d for name, (d, _) in DEFAULTS.items()}
         self._session["session_authorization"] = user
         self._session["statement_timeout"] = format_duration_ms(statement_timeout_ms)
@@ -143,7 +163,14 @@ class Settings:
     def _validate(self, name: str, value: str) -> str:
         if name == "statement_timeout":
             return _statement_timeout(value, self._timeout_cap)
+        if name == EPSILON:
+            return _epsilon(value, self._epsilon_cap)
         return _validate(name, value)
+
+    def epsilon(self, default: float) -> float:
+        """The epsilon a dp statement spends: SET anonproxy.epsilon, else the role's default."""
+        value = self._local.get(EPSILON, self._session.get(EPSILON))
+        return float(value) if value else default
 
     def statement_timeout_ms(self) -> int:
         """The timeout the next statement runs under (0: none)."""

@@ -37,7 +37,7 @@ Two judges, one client:
     exact call timestamps (seconds not zero: no grouping or truncation yields
     them), 'annual_income' etc. are raw for it, so plain income values are
     judge 2's business.
-  - dashboard (raw, cell_towers only): every customer value, incomes, signup
+  - partner (raw, cell_towers only): every customer value, incomes, signup
     dates, call timestamps, tokens, and the names of the other tables and their
     private columns.
 
@@ -488,7 +488,7 @@ class Oracle:
             self.call_times = {t for t in self.raw.call_times if t.second != 0}
             self.hidden_words = ("full_name", "email", "phone")
             self.income_dumps = True
-        elif self.role == "dashboard":
+        elif self.role == "partner":
             self.incomes = {p.annual_income for p in people}
             self.tokens = self.raw.tokens
             self.call_times = set(self.raw.call_times)

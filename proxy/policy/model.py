@@ -2,11 +2,11 @@
 quasi-identifiers and one rule per column."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 MODES = ("raw", "masked", "aggregate", "dp")
-IMPLEMENTED_MODES = ("raw", "masked", "aggregate")
 ALL_TABLES = "*"
 
 
@@ -18,6 +18,8 @@ class ColumnRule:
     rule: str
     kind: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    bounds: tuple[float, float] | None = None  # dp: values are clamped to [lo, hi] before summing
+    domain: tuple[Any, ...] | None = None  # dp: the public list of its values, every one released as a group
 
     @property
     def reveals_raw(self) -> bool:
@@ -36,6 +38,7 @@ class TablePolicy:
     l_diversity: tuple[str, int] | None = None  # (sensitive column, l)
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
     known: tuple[str, ...] = ()  # what an attacker may know of one record (anonproxy risk); () = the default
+    max_contributions: int = 1  # dp: rows one person may add to an answer (more are sampled away)
 
     @property
     def public(self) -> bool:
@@ -47,12 +50,27 @@ class TablePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """A dp role's privacy budget: `epsilon` in total per period (day, week or month;
+    or a window of `days` from `start`), and the epsilon one statement may spend."""
+
+    epsilon: float
+    period: str  # "day", "week", "month" or "window"
+    default_epsilon: float
+    max_epsilon: float
+    delta: float
+    start: dt.datetime | None = None  # window only
+    days: int | None = None  # window only
+
+
+@dataclass(frozen=True, slots=True)
 class Role:
     name: str
     mode: str
     tables: Mapping[str, TablePolicy] | None  # lower-case names; None = every backend table, raw
     k: int = 1
     statement_timeout_ms: int = 60_000  # the cap on SET statement_timeout; 0 = none (full-access raw roles only)
+    budget: Budget | None = None  # dp roles only
 
     def may_read(self, table: str) -> bool:
         return self.tables is None or table.lower() in self.tables

@@ -68,6 +68,8 @@ def parse_rule(spec: Any, path: str, fail: Callable[[str, str], None]) -> Column
     if not isinstance(spec, dict):
         fail(path, f"expected a rule name or a mapping, got {spec!r}")
         return None
+    if "bounds" in spec or "domain" in spec:
+        return _dp_rule(spec, path, fail)
     rules = [k for k in spec if k in SPECS]
     if len(rules) != 1:
         unknown = [str(k) for k in spec if k not in SPECS]
@@ -116,3 +118,29 @@ def parse_rule(spec: Any, path: str, fail: Callable[[str, str], None]) -> Column
 
 def applies_to(rule: ColumnRule) -> str | None:
     return APPLIES_TO.get((rule.rule, rule.kind))
+
+
+def _dp_rule(spec: dict, path: str, fail: Callable[[str, str], None]) -> ColumnRule | None:
+    """A dp column: `bounds: [lo, hi]` (summed values are clamped to them) and/or
+    `domain: [values]` (its public values), beside an optional rule (default raw)."""
+    rest = {k: v for k, v in spec.items() if k not in ("bounds", "domain")}
+    rule = parse_rule(rest, path, fail) if rest else RAW_RULE
+    if rule is None:
+        return None
+    bounds = spec.get("bounds")
+    if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2
+                                   and all(isinstance(b, Real) and not isinstance(b, bool) for b in bounds)
+                                   and bounds[0] < bounds[1]):
+        fail(f"{path}.bounds", f"expected [lower, upper] with lower < upper, got {bounds!r}")
+        return None
+    domain = spec.get("domain")
+    if domain is not None and not (isinstance(domain, list) and domain and len(set(map(repr, domain))) == len(domain)
+                                   and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in domain)):
+        fail(f"{path}.domain", f"expected a list of distinct values (text or numbers), got {domain!r}")
+        return None
+    return ColumnRule(rule.rule, rule.kind, rule.options,
+                      (float(bounds[0]), float(bounds[1])) if bounds is not None else None,
+                      tuple(domain) if domain is not None else None)
+
+
+RAW_RULE = ColumnRule("raw")

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import sqlglot
 
+from proxy.dp.plan import describe as describe_dp
 from proxy.errors import SqlError
 from proxy.policy.model import ColumnRule, TablePolicy
 from proxy.rewrite.context import RewriteContext
@@ -69,6 +70,8 @@ def explain(sql: str, ctx: RewriteContext) -> str:
         tables = sorted({line for section, line in traced.trace if section == "table"})
         for name in tables:
             out += _table_decisions(ctx.role.table(name), ctx)
+        if query.dp is not None and ctx.role.budget is not None:
+            out += describe_dp(query.dp, ctx.role.budget.default_epsilon, ctx.role.budget.delta)
         pretty = sqlglot.transpile(query.sql, read=ctx.dialect, write=ctx.dialect, pretty=True)[0]
         out.append(f"backend ({ctx.dialect}) runs:\n{ctx.redact(pretty)}")
     return "\n".join(out)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from proxy.catalog.route import is_catalog_query, plan_catalog_query
+from proxy.dp.plan import DpPlan
 from proxy.rewrite.aggregate_mode import enforce_aggregate_mode
+from proxy.rewrite.dp_mode import enforce_dp_mode
 from proxy.rewrite.arithmetic import postgres_division
 from proxy.rewrite.array_literals import postgres_array_literals
 from proxy.rewrite.context import RewriteContext
@@ -46,6 +48,7 @@ class BackendQuery:
     catalog: bool = False  # runs on the role's catalog store, not the backend
     column_oids: tuple[int | None, ...] = ()  # catalog statements: each output column's catalog type, if known
     origins: tuple[Origin | None, ...] = ()  # data statements: the stored column each projection reads, if one
+    dp: DpPlan | None = None  # dp roles: the exact statement's release plan (the rows sent are its post-processing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ PASSES = (
     check_allowed,            # every node, function and operator on the allow-list
     name_output_columns,      # output names computed by us, before any view exists in the tree
     enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression
+    enforce_dp_mode,          # dp mode: a bounded exact statement and its release plan
     postgres_division,        # the client's `/` divides as PostgreSQL does, on DuckDB too
     postgres_array_literals,  # '{1,2}'::int[] reads as PostgreSQL reads it, on DuckDB too
     record_column_origins,    # which stored column each output column is, for RowDescription
@@ -93,6 +97,9 @@ def plan_query(tree: exp.Expression, ctx: RewriteContext, declared: tuple[int, .
         return BackendQuery(transpiled.sql, param_oids, cacheable, catalog=True, column_oids=transpiled.column_oids)
     for rewrite_pass in PASSES:
         tree = rewrite_pass(tree, ctx)
+    dp = tree.meta.get("dp_plan")
+    if dp is not None:
+        return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable, dp=dp)
     return BackendQuery(emit(tree, ctx.dialect), param_oids, cacheable, origins=column_origins(tree))
 
 

@@ -19,7 +19,7 @@ from proxy.rewrite.resolve import stored_table
 SOURCE, K_INPUT, K_GROUPS = "__anonproxy_src", "__anonproxy_kin", "__anonproxy_k"
 # Columns the k-filter adds beside the stored ones (schema_check refuses stored names like these).
 K_KEY, K_UNITS, K_VALUES = "__anonproxy_q", "__anonproxy_units", "__anonproxy_values"
-PERSON = "__anonproxy_pu"  # the raw privacy unit, in aggregate-mode views only, counted for k
+PERSON = "__anonproxy_pu"  # the raw privacy unit, in aggregate and dp views only (k, contribution bounds)
 
 
 
@@ -92,7 +92,7 @@ def policy_view(policy: TablePolicy, ctx: RewriteContext) -> exp.Select:
             projections.append(exp.alias_(expr, column, quoted=True))
     if not projections:
         raise undefined_table(policy.name)  # every column hidden: nothing of it exists for the role
-    if ctx.role.mode == "aggregate" and policy.privacy_unit:
+    if ctx.role.mode in ("aggregate", "dp") and policy.privacy_unit:
         projections.append(exp.alias_(exp.column(policy.privacy_unit, table=SOURCE), PERSON))
     return exp.select(*projections).from_(_k_filter(policy, ctx))
 

@@ -17,7 +17,15 @@ from proxy.wire.scram import make_verifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DB = ROOT / "examples" / "data" / "demo.duckdb"
-PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw", "reporter": "reporter-pw", "dashboard": "dashboard-pw"}
+PASSWORDS = {"admin": "admin-pw", "analyst": "analyst-pw", "reporter": "reporter-pw", "dashboard": "dashboard-pw",
+             "partner": "partner-pw"}
+# Beside the demo's roles, one for the tests: a partner application that may read one
+# public table as stored (the demo's dashboard played this part before dp mode).
+TEST_ROLES = """
+  partner:
+    mode: raw
+    tables: [cell_towers]
+"""
 DEMO_POLICY = ROOT / "policies" / "demo.yaml"
 
 
@@ -117,7 +125,8 @@ backend: {backend}
 tokenization: {{key_file: "{key_file}"}}
 users:
 {users}
-{with_role_settings(demo_roles(), role_settings or {})}
+{with_role_settings(demo_roles(), role_settings or {}).rstrip()}
+{TEST_ROLES}
 {extra}""")
     return config
 

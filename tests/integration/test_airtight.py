@@ -1,5 +1,5 @@
 """Issue 7's seven classes, each example and its variants, for every restricted login
-(analyst: masked, k=5; reporter: aggregate, k=10; dashboard: raw, cell_towers only) on
+(analyst: masked, k=5; reporter: aggregate, k=10; partner: raw, cell_towers only) on
 both backends (DuckDB and a real PostgreSQL), judged by the raw-data oracle (tests/oracle.py).
 
 Every statement must end in one of two ways:
@@ -17,7 +17,7 @@ differs only in the hidden thing and requires both outcomes to be identical:
   * "person": the predicate names a real person by raw values vs. a (signup_date, city)
     nobody has; for the analyst the person is one outside its k-filter (who must look
     absent; it sees signup years only, so the exact date matches no row it receives), for
-    the reporter and the dashboard any person;
+    the reporter and the partner any person;
   * "income": `annual_income >= X` with X just below vs. just above the person's raw
     income (for the analyst both inside the person's 10,000 bin, which it may see);
   * "top": X just below vs. just above the highest income.
@@ -42,7 +42,7 @@ from tests.oracle import REFUSALS, Answer, Client, Oracle, Person, normalize, pa
 
 
 BACKENDS = ("proxy", "pg_proxy")
-ROLES = ("analyst", "reporter", "dashboard")
+ROLES = ("analyst", "reporter", "partner")
 TIME_SLACK = 2.0  # seconds: a pair's durations may differ by less (issue 7: 5 s against 8 ms)
 
 
@@ -353,7 +353,7 @@ NAMES = {
         "SELECT city, count(*) FROM customers GROUP BY city HAVING count(*) > 100 ORDER BY 2 DESC LIMIT 5",
         "SELECT (customers.region), count(customers.customer_id) FROM customers GROUP BY customers.region",
     ],
-    "dashboard": [
+    "partner": [
         "SELECT * FROM cell_towers LIMIT 3",
         "SELECT upper(city), lat + lon, cell_id::text FROM cell_towers LIMIT 3",
         "SELECT t.city, count(*) FROM cell_towers t GROUP BY t.city",
@@ -404,7 +404,7 @@ def test_class3_output_names_follow_postgres(role, sql, backend, ask, oracles, p
     verdict(role, backend, [answer], found)
 
 
-@pytest.mark.parametrize("role,table", [("analyst", "customers"), ("analyst", "calls"), ("dashboard", "cell_towers")])
+@pytest.mark.parametrize("role,table", [("analyst", "customers"), ("analyst", "calls"), ("partner", "cell_towers")])
 def test_class3_star_names_are_the_views_columns(role, table, backend, ask, oracles, raw):
     answer = ask(role, f"SELECT * FROM {table} LIMIT 3")
     found = problems_of(answer, oracles[role])
@@ -759,7 +759,7 @@ def test_reports_drop_small_groups(raw):
 
 def test_the_oracle_flags_what_the_issue_saw(demo_db, raw):
     """Judge 1 and 2 are not blind: the raw answers of issue 7's attacks trip them."""
-    reporter, analyst, dashboard = (Oracle(demo_db, r) for r in ("reporter", "analyst", "dashboard"))
+    reporter, analyst, partner = (Oracle(demo_db, r) for r in ("reporter", "analyst", "partner"))
     top = raw.top_earners(1)[0]
     pads_hex = reporter.secret_hex[1]
     cases = [
@@ -773,7 +773,7 @@ def test_the_oracle_flags_what_the_issue_saw(demo_db, raw):
          "internal name"),
         (analyst, Answer("q", rows=[("/x", str(raw.path.resolve()), "duckdb")], names=["a", "b", "c"],
                          results=[(["a", "b", "c"], [("/x", str(raw.path.resolve()), "duckdb")])]), "path"),
-        (dashboard, Answer("q", rows=[("CREATE TABLE customers(full_name VARCHAR)",)], names=["sql"],
+        (partner, Answer("q", rows=[("CREATE TABLE customers(full_name VARCHAR)",)], names=["sql"],
                            results=[(["sql"], [("CREATE TABLE customers(full_name VARCHAR)",)])]), "backend text"),
     ]
     sup = raw.unique_pair_people(visible=False)[0]

@@ -12,7 +12,7 @@ import yaml
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "data" / "client_queries"
                          / "duckgres_client_compat_queries.yaml").read_text())
-ROLES = ("admin", "analyst", "reporter", "dashboard")
+ROLES = ("admin", "analyst", "reporter", "partner")
 # Names a restricted role's catalog must never show: a hidden column, DuckDB's own
 # schemas and databases, the proxy's internal names, the backend's login.
 HIDDEN = ("full_name", "anonproxy_reader", "__anonproxy", "duckdb", "'main'", "'temp'", "'system'")
@@ -64,7 +64,7 @@ def test_no_answer_names_what_the_role_may_not_see(server, user):
         answer = _answer(server.dsn(user), query["sql"])
         text = str(answer).lower()
         found = [name for name in HIDDEN if name in text]
-        if user == "dashboard":  # it sees cell_towers only ("calls" is also a column of pg_stat_user_functions)
+        if user == "partner":  # it sees cell_towers only ("calls" is also a column of pg_stat_user_functions)
             found += [name for name in ("customers", "customer_id") if name in text]
         if found:
             leaks[query["name"]] = found

@@ -25,7 +25,7 @@ def server(request):
     ("admin", ["calls", "cell_towers", "customers"]),
     ("analyst", ["calls", "cell_towers", "customers"]),
     ("reporter", ["calls", "cell_towers", "customers"]),
-    ("dashboard", ["cell_towers"]),
+    ("partner", ["cell_towers"]),
 ])
 def test_dt_lists_exactly_the_role_tables(server, user, tables):
     rows = [line.split("|") for line in psql(server, user, r"\dt").splitlines()]
@@ -44,7 +44,7 @@ def test_admin_sees_every_column(server):
     assert "full_name" in names
 
 
-@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "dashboard"])
+@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "partner"])
 def test_nothing_hidden_in_any_output(server, user):
     out = "".join(psql(server, user, c) for c in (r"\dt", r"\dn", r"\l", r"\d cell_towers"))
     assert "public|pg_database_owner" in out and f"demo|{user}|UTF8" in out
@@ -52,8 +52,8 @@ def test_nothing_hidden_in_any_output(server, user):
         assert not any(word in out for word in HIDDEN)
 
 
-def test_dashboard_does_not_find_customers(server):
-    result = subprocess.run(["psql", "-X", server.dsn("dashboard"), "-c", r"\d customers"],
+def test_partner_does_not_find_customers(server):
+    result = subprocess.run(["psql", "-X", server.dsn("partner"), "-c", r"\d customers"],
                             capture_output=True, text=True, timeout=30)
     assert 'Did not find any relation named "customers"' in result.stderr
 
@@ -75,7 +75,7 @@ ESCAPES = ["SELECT relname FROM pg_class, read_text('/etc/hostname')",
 
 
 @pytest.mark.parametrize("sql", ESCAPES)
-@pytest.mark.parametrize("user", ["analyst", "dashboard"])
+@pytest.mark.parametrize("user", ["analyst", "partner"])
 def test_a_catalog_statement_reaches_nothing_but_the_catalog(server, user, sql):
     """Catalog statements run on a DuckDB store: DuckDB's file readers and system
     functions must not be reachable through them."""
@@ -110,7 +110,7 @@ LIMIT 1000"""
 
 
 @pytest.mark.parametrize("user, completions", [("analyst", ["calls", "cell_towers", "customers"]),
-                                               ("dashboard", ["cell_towers"])])
+                                               ("partner", ["cell_towers"])])
 def test_tab_completion_offers_exactly_the_role_tables(server, user, completions):
     with psycopg.connect(server.dsn(user), autocommit=True) as conn:
         cursor = conn.execute(TAB_COMPLETION.format(prefix="c"))
@@ -120,7 +120,7 @@ def test_tab_completion_offers_exactly_the_role_tables(server, user, completions
 
 @pytest.mark.parametrize("command", [r"\dt+", r"\d+ cell_towers", r"\dv", r"\df", r"\du", r"\dx", r"\dp", r"\dd",
                                      r"\di", r"\dT", r"\do", r"\dconfig"])
-@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "dashboard"])
+@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "partner"])
 def test_meta_commands_answer_for_every_role(server, user, command):
     result = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", server.dsn(user), "-c", command],
                             capture_output=True, text=True, timeout=30)
@@ -149,7 +149,7 @@ def test_gdesc_describes_what_the_role_would_receive(server, user):
 @pytest.mark.parametrize("user, sql", [
     ("analyst", "SELECT c.email, c.city, upper(c.city) AS u, k.duration_s FROM customers c, calls k LIMIT 1"),
     ("admin", "SELECT * FROM cell_towers LIMIT 1"),
-    ("dashboard", "SELECT cell_towers.*, 1 AS one FROM cell_towers LIMIT 1"),
+    ("partner", "SELECT cell_towers.*, 1 AS one FROM cell_towers LIMIT 1"),
 ])
 def test_row_description_names_the_table_column_in_the_roles_catalog(server, user, sql):
     """RowDescription's table OID and column number point at the role's own pg_attribute row,
@@ -169,7 +169,7 @@ def test_row_description_names_the_table_column_in_the_roles_catalog(server, use
 
 def test_postgresql_own_catalog_is_described_like_any_relation(server):
     """\\dS lists and \\d describes pg_catalog's relations, as against PostgreSQL."""
-    described = psql(server, "dashboard", r"\d pg_catalog.pg_class").splitlines()
+    described = psql(server, "partner", r"\d pg_catalog.pg_class").splitlines()
     assert described[:3] == ["oid|oid|||", "relname|name|||", "relnamespace|oid|||"]
     listed = psql(server, "analyst", r"\dtS pg_clas*")
     assert listed.startswith("pg_catalog|pg_class|table|analyst")

@@ -64,7 +64,7 @@ def test_columns_are_those_the_role_receives(server, user):
     rows = run(server, user, body)
     assert rows == information_schema_columns(server, user)
     names = {(t, c) for t, c, _ in rows}
-    if user != "dashboard":
+    if user != "partner":
         assert (("customers", "full_name") in names) == (user == "admin")
         assert dict(((t, c), d) for t, c, d in rows)[("customers", "customer_id")] == \
             ("integer" if user == "admin" else "bigint")  # tokenized for analyst and reporter
@@ -90,22 +90,22 @@ def test_date_parameter(server, user):
     async def body(conn):
         echoed = await conn.fetchval("SELECT $1::date", since)
         count = None
-        if user != "dashboard":
+        if user != "partner":
             count = await conn.fetchval("SELECT count(*) FROM customers WHERE signup_date >= $1", since)
         return echoed, count
 
     echoed, count = run(server, user, body)
     assert echoed == since
-    if user != "dashboard":
+    if user != "partner":
         with psycopg.connect(server.dsn(user)) as ref:
             expected = ref.execute("SELECT count(*) FROM customers WHERE signup_date >= %s", (since,)).fetchone()[0]
         assert count == expected and count > 0
 
 
-def test_dashboard_does_not_find_customers(server):
+def test_partner_does_not_find_customers(server):
     async def body(conn):
         with pytest.raises(asyncpg.exceptions.UndefinedTableError):
             await conn.fetch("SELECT count(*) FROM customers")
         return await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers'")
 
-    assert run(server, "dashboard", body) == 0
+    assert run(server, "partner", body) == 0

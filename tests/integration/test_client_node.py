@@ -63,7 +63,7 @@ def steps_for(user: str) -> list[dict]:
         {"name": "date_echo", "sql": "SELECT $1::date AS d", "params": [{"date": SINCE}]},
         {"name": "after_all", "sql": "SELECT 1 AS one"},
     ]
-    if user != "dashboard":
+    if user != "partner":
         steps.insert(-1, {"name": "date_filter", "sql": "SELECT count(*) AS n FROM customers WHERE signup_date >= $1",
                           "params": [{"date": SINCE}]})
     return steps
@@ -113,7 +113,7 @@ def test_lists_the_columns_the_role_receives(server, client, user):
             for r in step(report(client, server, user), "columns")["rows"]]
     assert rows == information_schema_columns(server, user)
     names = {(t, c) for t, c, _ in rows}
-    if user != "dashboard":
+    if user != "partner":
         assert (("customers", "full_name") in names) == (user == "admin")
 
 
@@ -132,7 +132,7 @@ def test_date_parameter(server, client, user):
     '2020-01-01T00:00:00.000+00:00', which PostgreSQL's date input accepts."""
     got = report(client, server, user)
     assert step(got, "date_echo")["rows"] == [{"d": f"{SINCE}T00:00:00.000Z"}]
-    if user == "dashboard":
+    if user == "partner":
         return
     with psycopg.connect(server.dsn(user)) as ref:
         expected = ref.execute("SELECT count(*) FROM customers WHERE signup_date >= %s",

@@ -66,7 +66,7 @@ def test_columns_gives_what_the_role_receives(server, driver, user):
         customers = [r.column_name for r in conn.cursor().columns(table="customers")]
     if user == "admin":
         assert "full_name" in customers
-    elif user == "dashboard":
+    elif user == "partner":
         assert customers == []  # a hidden table has no columns either
     else:
         assert "full_name" not in customers and customers[0] == "customer_id"

@@ -41,7 +41,7 @@ def test_the_reference_is_concrete(proxy):
     assert "full_name" not in analyst["customers"] and analyst["customers"]["customer_id"] == "int8"
     assert not {"full_name", "email", "phone"} & set(reporter["customers"])
     assert "birth_date" in reporter["customers"] and "started_at" in reporter["calls"]
-    assert list(visible_schema(proxy, "dashboard")) == ["cell_towers"]
+    assert list(visible_schema(proxy, "partner")) == ["cell_towers"]
 
 
 _engines: list[sqlalchemy.Engine] = []
@@ -85,7 +85,7 @@ def test_connects_and_lists_exactly_the_visible_tables(server, driver, user):
     assert inspector.get_view_names() == []
     assert inspector.get_schema_names() == ["information_schema", "public"]
     assert inspector.has_table("cell_towers")
-    assert inspector.has_table("customers") == (user != "dashboard")
+    assert inspector.has_table("customers") == (user != "partner")
 
 
 @pytest.mark.parametrize("user", USERS)
@@ -97,7 +97,7 @@ def test_columns_are_those_the_role_receives(server, driver, user):
         assert [c["name"] for c in columns] == [name for name, _ in expected], table
         for column, (name, oid) in zip(columns, expected):
             assert type(column["type"]) is SA_TYPES[oid], (table, name, column["type"], oid)
-    if user != "dashboard":
+    if user != "partner":
         names = [c["name"] for c in inspector.get_columns("customers")]
         assert ("full_name" in names) == (user == "admin")
 
@@ -137,7 +137,7 @@ def test_pandas_read_sql(server, driver, user):
     frame = pd.read_sql(sqlalchemy.text(towers), engine)
     assert list(frame.columns) == ["region", "n"]
     assert [tuple(r) for r in frame.itertuples(index=False)] == _reference_rows(server, user, towers)
-    if user == "dashboard":
+    if user == "partner":
         return
     segments = "SELECT segment, count(*) AS n, sum(duration_s) AS talk FROM customers JOIN calls " \
                "ON calls.customer_id = customers.customer_id GROUP BY segment ORDER BY segment"

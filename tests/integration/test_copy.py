@@ -74,7 +74,7 @@ def test_asyncpg_copy_from_query(server):
 @pytest.mark.parametrize("user, sql, sqlstate", [
     ("reporter", "COPY customers TO STDOUT", "42501"),             # row-level: aggregates only
     ("analyst", "COPY (SELECT full_name FROM customers) TO STDOUT", "42703"),  # hidden column
-    ("dashboard", "COPY customers TO STDOUT", "42P01"),           # not its table
+    ("partner", "COPY customers TO STDOUT", "42P01"),           # not its table
     ("analyst", "COPY customers FROM STDIN", "25006"),
     ("admin", "COPY (SELECT 1) TO '/tmp/anonproxy-copy'", "25006"),
     ("analyst", "COPY (SELECT 1) TO STDOUT (FORMAT binary)", "0A000"),

@@ -1,5 +1,5 @@
 """A property-based generator of hostile statements over the demo schema, judged by the
-raw-data oracle (tests/oracle.py) for the analyst, the reporter and the dashboard on both
+raw-data oracle (tests/oracle.py) for the analyst, the reporter and the partner on both
 backends.
 
 The grammar draws what issue 7 found and its neighbours: CTE names that collide with
@@ -21,7 +21,7 @@ A finding is:
   * where the statement comes as a pair (the person vs. someone who does not exist, or
     `income >= X` just below vs. just above the person's income) and the role must not be
     able to tell the two apart, different outcomes (SQLSTATE, or names and rows), or
-    durations more than TIME_SLACK apart. Which pairs must match: for the dashboard,
+    durations more than TIME_SLACK apart. Which pairs must match: for the partner,
     every pair (it cannot read customers at all); for the analyst, pairs whose person is
     outside its k-filter, or whose predicate tests a value the analyst only sees masked or
     generalized (so it matches nobody in the view), and every income pair (X lies within
@@ -37,7 +37,7 @@ Findings are collected over the whole run and reported together (no shrinking: e
 statement is printed as generated, with its twin).
 
 Differencing is generated too (`sum(x) - sum(x) FILTER (WHERE NOT <person>)`, the total
-less everyone else): the analyst and the dashboard must still not tell the pair apart,
+less everyone else): the analyst and the partner must still not tell the pair apart,
 and for the reporter it must answer cleanly, but its two answers may differ. Two exact
 aggregates over k people each can always be subtracted, in one statement or in two
 (DESIGN.md section 3, principle 4; README "Aggregate mode"); `dp` mode is the answer.
@@ -59,11 +59,11 @@ from proxy.policy.tokens import reference_token
 from tests.oracle import TEST_KEY, Answer, Client, Oracle, Person, raw_data
 
 BACKENDS = ("proxy", "pg_proxy")
-ROLES = ("analyst", "reporter", "dashboard")
+ROLES = ("analyst", "reporter", "partner")
 # The CI budget, per role and backend (refusals are cheap; the analyst's answers cost the most,
 # on PostgreSQL most of all: about 0.7 s a statement there today, 0.02 s on DuckDB).
 DEFAULT_EXAMPLES = {("analyst", "proxy"): 30, ("analyst", "pg_proxy"): 12, ("reporter", "proxy"): 100,
-                    ("reporter", "pg_proxy"): 100, ("dashboard", "proxy"): 60, ("dashboard", "pg_proxy"): 60}
+                    ("reporter", "pg_proxy"): 100, ("partner", "proxy"): 60, ("partner", "pg_proxy"): 60}
 OVERRIDE = int(os.environ.get("ANONPROXY_FUZZ_EXAMPLES", "0") or 0)
 # A failing run stays bounded too: past this many seconds per role and backend the remaining
 # examples are skipped and the overrun is itself a finding (0: no limit, the default for long runs).
@@ -442,7 +442,7 @@ def cases(draw, pool: list[Single], role: str) -> Case:
         return sql.replace("{Q}", pred.format(a="")).replace("{x}", str(x))
 
     visible = person.customer_id in RAW.analyst_visible
-    if role == "dashboard":
+    if role == "partner":
         strict = True
     elif role == "analyst":
         # A token is in `calls` for everyone (calls has no k-filter): whether a token exists

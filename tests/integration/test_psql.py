@@ -62,10 +62,10 @@ def test_syntax_error_points_at_the_position(proxy):
 
 
 def test_restricted_role_does_not_see_other_tables(proxy):
-    out = psql(proxy, "-At", "-c", "SELECT count(*) FROM customers", user="dashboard")
+    out = psql(proxy, "-At", "-c", "SELECT count(*) FROM customers", user="partner")
     assert out.returncode == 1
     assert 'ERROR:  relation "customers" does not exist' in out.stderr
-    ok = psql(proxy, "-At", "-c", "SELECT count(*) > 0 FROM cell_towers", user="dashboard")
+    ok = psql(proxy, "-At", "-c", "SELECT count(*) > 0 FROM cell_towers", user="partner")
     assert ok.stdout.strip() == "t", ok.stderr
 
 

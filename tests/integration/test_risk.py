@@ -178,7 +178,7 @@ def test_the_demo_analyst_reproduces_the_measured_figures(demo_config):
 
 def test_readable_report_of_the_demo_as_shipped():
     """Weekly tokens, weeks and regions: the calls pass; signup years under the k-filter with
-    birth decades: the customers pass (README); the aggregate role receives no records."""
+    birth decades: the customers pass (README); aggregate and dp roles receive no records."""
     code, out, err = risk("--config", str(ROOT / "policies" / "demo.yaml"))
     assert code == 0 and "role analyst (masked)  PASS" in out, out
     calls = out[out.index("  calls: "):out.index("  customers: ")]
@@ -187,7 +187,7 @@ def test_readable_report_of_the_demo_as_shipped():
     assert customers.startswith("  customers: pass")
     assert "quasi-identifiers (birth_date, zip, gender, signup_date)" in customers
     assert "an attacker knows birth_date, gender, zip, signup_date" in customers  # the QIs count as known
-    assert "role reporter (aggregate)" in out and "receives no records" in out
+    assert "role reporter (aggregate)" in out and "role dashboard (dp)" in out and "receives no records" in out
 
 
 # The policy tools the suggestions call for, on the demo's calls: tokens that change

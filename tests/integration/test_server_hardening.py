@@ -141,14 +141,14 @@ def test_idle_sockets_never_lock_out_a_prompt_login(limited):
 
 def test_max_connections_refuses_the_next_login_with_53300(limited):
     process, port = limited
-    held = [RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"]) for _ in range(5)]
+    held = [RawClient(port, "partner", "demo", PASSWORDS["partner"]) for _ in range(5)]
     try:
         with pytest.raises(ConnectionError, match="sorry, too many clients already"):
-            RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+            RawClient(port, "partner", "demo", PASSWORDS["partner"])
     finally:
         held.pop().close()
     time.sleep(0.2)
-    extra = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])  # a freed place is reused
+    extra = RawClient(port, "partner", "demo", PASSWORDS["partner"])  # a freed place is reused
     extra.close()
     for c in held:
         c.close()
@@ -160,7 +160,7 @@ def test_pipelined_describes_stream_out_and_a_client_that_does_not_read_is_not_r
     """10,000 Describes in one batch (the attack grew the proxy by 1.1 GB before its Sync):
     replies go out as they are made; a client that does not read them stops being read."""
     process, port = limited
-    c = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    c = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     before = rss_mb(process.pid)
     c.send(parse("s", "SELECT * FROM cell_towers"))
     batch = describe("S", "s") * 10_000
@@ -175,7 +175,7 @@ def test_pipelined_describes_stream_out_and_a_client_that_does_not_read_is_not_r
     c.sock.close()
     assert login_seconds(port) < 2
 
-    c = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    c = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     c.send(parse("s", "SELECT * FROM cell_towers"), describe("S", "s") * 10_000, SYNC)
     codes = [code for code, _ in c.read_until_ready()]
     assert codes.count("T") == 10_000 and codes.count("t") == 10_000 and codes[-1] == "Z"
@@ -186,7 +186,7 @@ def test_suspended_portals_and_cursors_are_bounded_per_session(limited):
     """Each suspended portal holds a backend cursor (on PostgreSQL a server connection):
     past limits.max_cursors the next one is refused with 54000 and the session goes on."""
     process, port = limited
-    c = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    c = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     c.send(query("BEGIN"))
     c.read_until_ready()
     c.send(parse("s", "SELECT cell_id FROM cell_towers"))
@@ -208,8 +208,8 @@ def test_suspended_portals_and_cursors_are_bounded_per_session(limited):
 
 def test_cursors_across_sessions_are_bounded_so_one_login_cannot_take_them_all(limited):
     process, port = limited
-    a = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
-    b = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    a = RawClient(port, "partner", "demo", PASSWORDS["partner"])
+    b = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     try:
         for c in (a, b):
             c.send(query("BEGIN"))
@@ -233,7 +233,7 @@ def test_cursors_across_sessions_are_bounded_so_one_login_cannot_take_them_all(l
 
 def test_prepared_statements_and_portals_are_bounded_per_session(limited):
     process, port = limited
-    c = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    c = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     c.send(*[parse(f"s{i}", "SELECT 1") for i in range(51)], SYNC)
     replies = c.read_until_ready()
     assert [code for code, _ in replies].count("1") == 50
@@ -251,8 +251,8 @@ def test_an_oversized_statement_is_refused_unread_and_others_are_served(limited)
     """A 3.4 MB statement (limit 1 MB) is refused from its header with 54001, its body
     skipped as it arrives; the session and every other one go on."""
     process, port = limited
-    big = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
-    other = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    big = RawClient(port, "partner", "demo", PASSWORDS["partner"])
+    other = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     before = rss_mb(process.pid)
     big.send(query("SELECT 1 WHERE 1 IN (" + ", ".join(["1"] * 1_100_000) + ")"))
     other.send(query("SELECT 1"))
@@ -272,8 +272,8 @@ def test_a_statement_that_takes_seconds_to_plan_does_not_delay_another_sessions_
     is the order (all ten before the heavy statement's answer), not a latency: CI never
     fails on a timing, and a loaded 2-core runner shares the GIL unevenly."""
     process, port = limited
-    heavy = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
-    other = RawClient(port, "dashboard", "demo", PASSWORDS["dashboard"])
+    heavy = RawClient(port, "partner", "demo", PASSWORDS["partner"])
+    other = RawClient(port, "partner", "demo", PASSWORDS["partner"])
     huge = "SELECT count(*) FROM cell_towers WHERE cell_id IN (" + ",".join(["1"] * 500_000) + ")"
     assert len(huge) < 1 << 20
     heavy.send(query(huge))
@@ -314,7 +314,7 @@ def test_forty_slow_statements_starve_neither_logins_nor_other_sessions(pg_proxy
         for c in sleepers:
             c.send(query("SELECT pg_sleep(4)"))
         time.sleep(0.5)
-        seconds = login_seconds(pg_proxy.port, "dashboard")
+        seconds = login_seconds(pg_proxy.port, "partner")
         assert seconds < 1, f"login and SELECT 1 took {seconds:.2f} s"
         for c in sleepers:
             assert [code for code, _ in c.read_until_ready()] == ["T", "D", "C", "Z"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 from psycopg.postgres import types as pg_types
 
-USERS = ["admin", "analyst", "reporter", "dashboard"]
+USERS = ["admin", "analyst", "reporter", "partner"]
 TABLES = {"admin": ["calls", "cell_towers", "customers"], "analyst": ["calls", "cell_towers", "customers"],
-          "reporter": ["calls", "cell_towers", "customers"], "dashboard": ["cell_towers"]}
+          "reporter": ["calls", "cell_towers", "customers"], "partner": ["cell_towers"]}
 # The demo's declared keys; each stays a key for every role here (raw or tokenized).
 KEYS = {"calls": "call_id", "cell_towers": "cell_id", "customers": "customer_id"}
 

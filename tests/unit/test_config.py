@@ -72,9 +72,39 @@ def test_missing_database_file_is_reported(tmp_path):
     assert problem.startswith("backend.path: file 'nope.duckdb' does not exist")
 
 
-def test_modes_not_built_yet_are_refused_clearly(tmp_path):
+def test_a_dp_role_needs_a_budget(tmp_path):
     [problem] = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, tables: {calls: {}}"))
-    assert problem == "roles.analysts.mode: mode 'dp' is not available yet; available: raw, masked, aggregate"
+    assert problem == "roles.analysts.budget: a dp role needs a budget, e.g. {epsilon: 10, period: month}"
+
+
+@pytest.mark.parametrize("settings,expected", [
+    ("budget: {epsilon: 10, period: year}", "roles.analysts.budget.period: expected one of day, week, month"),
+    ("budget: {epsilon: -1}", "roles.analysts.budget.epsilon: expected a positive number, got -1"),
+    ("budget: {epsilon: 1}, max_epsilon: 2", "roles.analysts: expected default_epsilon (0.5) <= max_epsilon (2) <= budget epsilon (1)"),
+    ("budget: {epsilon: 1}, delta: 0.1", "roles.analysts.delta: expected a small probability below 0.001"),
+    ("budget: {epsilon: 1, period: {start: 2026-01-01, days: 0}}", "roles.analysts.budget.period: expected {start: YYYY-MM-DD, days: N}"),
+])
+def test_dp_budget_settings_are_checked(tmp_path, settings, expected):
+    found = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", f"mode: dp, {settings}, tables: {{calls: {{}}}}"))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_dp_columns_take_bounds_and_domains(tmp_path):
+    text = GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, budget: {epsilon: 10, period: {start: 2026-01-01, days: 30}}, "
+                        "tables: {calls: {privacy_unit: customer_id, max_contributions: 5, columns: "
+                        "{cost: {bounds: [0, 20]}, direction: {domain: [in, out]}, started_at: {generalize: month, domain: [1]}}}}")
+    role = load_config(write(tmp_path, text)).roles["analysts"]
+    calls = role.table("calls")
+    assert (calls.max_contributions, calls.rule("cost").bounds, calls.rule("direction").domain) == (5, (0, 20), ("in", "out"))
+    assert (calls.rule("started_at").rule, calls.rule("started_at").kind) == ("generalize", "month")
+    assert (role.budget.period, role.budget.days, str(role.budget.start)) == ("window", 30, "2026-01-01 00:00:00+00:00")
+    bad = text.replace("bounds: [0, 20]", "bounds: [20, 0]").replace("max_contributions: 5", "max_contributions: 0")
+    found = problems(tmp_path, bad)
+    assert any(p.startswith("roles.analysts.tables.calls.columns.cost.bounds: expected [lower, upper]") for p in found), found
+    assert any(p.startswith("roles.analysts.tables.calls.max_contributions: expected a whole number") for p in found), found
+    raw_budget = GOOD.replace("mode: raw, tables: [Calls]", "mode: raw, max_epsilon: 1, tables: [Calls]")
+    assert any(p.startswith("roles.analysts.max_epsilon: budget settings apply to dp roles only")
+               for p in problems(tmp_path, raw_budget))
 
 
 def test_invalid_yaml(tmp_path):
@@ -109,3 +139,19 @@ def test_demo_policy_is_valid_and_matches_the_contract():
     assert customers.rule("zip").options == {"length": 3}
     assert reporter.table("customers").rule("annual_income").rule == "raw"
     assert analyst.table("cell_towers").public and reporter.table("cell_towers").public
+
+
+def test_demo_dashboard_is_the_dp_contract():
+    """Issue 11, item 8: the demo's dashboard login."""
+    cfg = load_config(Path(__file__).resolve().parents[2] / "policies" / "demo.yaml")
+    assert cfg.users["dashboard"].role == "dashboard"
+    role = cfg.roles["dashboard"]
+    b = role.budget
+    assert (role.mode, role.k, b.epsilon, b.period, b.default_epsilon, b.delta) == ("dp", 5, 10, "month", 0.5, 1e-6)
+    customers, calls = role.table("customers"), role.table("calls")
+    assert (customers.privacy_unit, customers.max_contributions) == ("customer_id", 1)
+    assert customers.rule("annual_income").bounds == (0, 300000)
+    assert all(customers.rule(c).domain for c in ("region", "segment", "gender"))
+    assert (calls.privacy_unit, calls.max_contributions) == ("customer_id", 50)
+    assert calls.rule("duration_s").bounds == (0, 3600) and calls.rule("cost").bounds == (0, 20)
+    assert role.table("cell_towers").public

@@ -65,8 +65,24 @@ def test_unknown_setting_is_postgres_error_but_custom_prefix_is_accepted():
     with pytest.raises(SqlError) as info:
         s.set("no_such_thing", "1")
     assert (info.value.sqlstate, info.value.message) == ("42704", 'unrecognized configuration parameter "no_such_thing"')
-    s.set("anonproxy.epsilon", "0.2")
-    assert s.get("anonproxy.epsilon") == "0.2"
+    s.set("myapp.flag", "0.2")
+    assert s.get("myapp.flag") == "0.2"
+
+
+def test_epsilon_is_a_dp_roles_setting_within_its_max():
+    with pytest.raises(SqlError) as info:
+        Settings("a", {}).set("anonproxy.epsilon", "0.2")
+    assert info.value.sqlstate == "55P02"
+    s = Settings("a", {}, epsilon_cap=2.0)
+    assert s.epsilon(0.5) == 0.5  # the role's default until set
+    for bad in ("0", "-1", "2.5", "nan", "lots"):
+        with pytest.raises(SqlError) as info:
+            s.set("anonproxy.epsilon", bad)
+        assert info.value.sqlstate == "22023" and "at most 2" in info.value.hint
+    s.set("anonproxy.epsilon", "0.25")
+    assert s.epsilon(0.5) == 0.25 and s.get("anonproxy.epsilon") == "0.25"
+    s.set("anonproxy.epsilon", None)
+    assert s.epsilon(0.5) == 0.5
 
 
 def test_reset_returns_to_the_startup_value():

@@ -1,0 +1,195 @@
+"""A DP statement as the session's cursor: the exact statement runs in the
+backend, its groups are released with noise, the charge and the answer are
+committed to the ledger in one transaction, and only then are rows handed out
+(the client's projections, HAVING, ORDER BY and LIMIT, run by an in-memory
+DuckDB over the released values).
+
+A statement asked again in the same budget period is answered from the ledger:
+the identical answer, uncharged, never recomputed with new or re-seeded noise.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import statistics
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import duckdb
+from sqlglot import exp
+
+from proxy.backends.base import BackendError, Cursor, ResultColumn
+from proxy.backends.duckdb import DuckDBCursor
+from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, Ledger, Period
+from proxy.dp.plan import DpPlan
+from proxy.dp.release import Released, average_bound, release
+from proxy.policy.model import Budget
+from proxy.wire import types as pg
+
+_DUCK_TYPES = {pg.INT2: "SMALLINT", pg.INT4: "INTEGER", pg.INT8: "BIGINT", pg.FLOAT4: "REAL", pg.FLOAT8: "DOUBLE",
+               pg.NUMERIC: "DOUBLE", pg.DATE: "DATE", pg.TIMESTAMP: "TIMESTAMP", pg.TIMESTAMPTZ: "TIMESTAMPTZ",
+               pg.BOOL: "BOOLEAN"}
+_post_db = duckdb.connect(":memory:")  # post-processing reads only the VALUES it is given
+_post_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class DpSession:
+    """What a DP statement needs from its session."""
+
+    role: str
+    login: str
+    budget: Budget
+    epsilon: float
+    ledger: Ledger
+
+
+def period_of(budget: Budget) -> BudgetPeriod:
+    return BudgetPeriod(budget.period, budget.start, budget.days)
+
+
+class DpCursor:
+    def __init__(self, backend: Cursor, plan: DpPlan, session: DpSession) -> None:
+        self.backend = backend
+        self._plan = plan
+        self._session = session
+        self._post: DuckDBCursor | None = None
+        self.notices: list[str] = []
+
+    # --- the Cursor interface ---------------------------------------------------------
+
+    def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
+        key_oids = [c.type_oid for c in self.backend.describe(sql, params)[:len(self._plan.keys)]]
+        return self._post_cursor().describe(post_sql(self._plan, key_oids, []), [])
+
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+        s = self._session
+        period = period_of(s.budget).current(dt.datetime.now(dt.timezone.utc))
+        fingerprint = statement_fingerprint(s.role, sql, params, s.epsilon, s.budget.delta)
+        stored = s.ledger.stored(s.role, period.key, fingerprint)
+        if stored is None:
+            self._check(period)
+            answer = self._compute(sql, params)
+            try:
+                result = s.ledger.release(role=s.role, login=s.login, period=period, fingerprint=fingerprint,
+                                          epsilon=s.epsilon, delta=s.budget.delta, total=s.budget.epsilon,
+                                          answer=answer)
+            except BudgetExceeded as exc:
+                raise budget_error(exc, s.epsilon) from None
+            stored, charged, spent = result.answer, result.charged, result.spent
+        else:
+            charged, spent = False, s.ledger.spent(s.role, period.key)
+        decoded = json.loads(stored)
+        self.notices = [notice_text(self._plan, decoded, charged, spent, s.budget, period)]
+        return self._post_cursor().execute(post_sql(self._plan, decoded["key_oids"], decoded["rows"]), [], formats)
+
+    def fetch(self, n: int) -> list[tuple[Any, ...]]:
+        assert self._post is not None
+        return self._post.fetch(n)
+
+    def cancel(self) -> None:
+        self.backend.cancel()
+
+    def close(self) -> None:
+        if self._post is not None:
+            self._post.close()
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def _check(self, period: Period) -> None:
+        """Refuse before any work when the budget cannot cover the statement (it costs nothing)."""
+        s = self._session
+        try:
+            s.ledger.check(s.role, period, s.epsilon, s.budget.epsilon)
+        except BudgetExceeded as exc:
+            raise budget_error(exc, s.epsilon) from None
+
+    def _compute(self, sql: str, params: Sequence[Any]) -> str:
+        columns = self.backend.execute(sql, params, ())
+        exact: list[tuple[Any, ...]] = []
+        while batch := self.backend.fetch(10_000):
+            exact.extend(batch)
+        released = release(self._plan, exact, self._session.epsilon, self._session.budget.delta)
+        return encode_answer(released, [c.type_oid for c in columns[:len(self._plan.keys)]])
+
+    def _post_cursor(self) -> DuckDBCursor:
+        if self._post is None:
+            with _post_lock:
+                self._post = DuckDBCursor(_post_db.cursor(), {})
+        return self._post
+
+
+def statement_fingerprint(role: str, sql: str, params: Sequence[Any], epsilon: float, delta: float) -> str:
+    """The normalized statement (the proxy's own SQL for it), its parameters and its cost."""
+    text = json.dumps([role, sql, [repr(p) for p in params], repr(epsilon), repr(delta)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encode_answer(released: Released, key_oids: list[int]) -> str:
+    return json.dumps({"key_oids": key_oids, "rows": [[list(k), list(v)] for k, v in released.rows],
+                       "noisy": released.noisy, "bounds": list(released.bounds), "epsilon": released.epsilon,
+                       "threshold": released.threshold,
+                       "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+
+
+def post_sql(plan: DpPlan, key_oids: Sequence[int], rows: Sequence[Sequence[Any]]) -> str:
+    """The plan's post-processing over a VALUES list of the released groups."""
+    types = [_DUCK_TYPES.get(oid, "VARCHAR") for oid in key_oids]
+    types += ["BIGINT" if o.integer else "DOUBLE" for o in plan.outputs]
+    names = [f"g{i}" for i in range(len(key_oids))] + [f"a{j}" for j in range(len(plan.outputs))]
+
+    def literal(value: Any, sql_type: str) -> str:
+        if value is None:
+            return f"CAST(NULL AS {sql_type})"
+        return f"CAST({exp.Literal.string(str(value)).sql(dialect='duckdb')} AS {sql_type})"
+    if rows:
+        values = ", ".join("(" + ", ".join(literal(v, t) for v, t in zip([*keys, *vals], types)) + ")"
+                           for keys, vals in rows)
+        relation = f"SELECT * FROM (VALUES {values}) AS __v({', '.join(names)})"
+    else:
+        relation = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {n}" for t, n in zip(types, names)) + " WHERE false"
+    return f"WITH __released AS ({relation}) {plan.post_sql}"
+
+
+def budget_error(exc: BudgetExceeded, needed: float) -> BackendError:
+    """53400 (configuration limit exceeded), as a backend error: the session then closes
+    the statement's cursor as after any failed execution."""
+    resets = exc.resets.strftime("%Y-%m-%d %H:%M UTC")
+    return BackendError(f"privacy budget exhausted: {exc.spent:g} of {exc.total:g} spent, this statement "
+                        f"needs {needed:g}", "53400",
+                        detail=f"The budget resets at {resets}.",
+                        hint="Ask for less (SET anonproxy.epsilon = x), repeat a statement already answered this "
+                             "period (repeats are free), or wait for the reset.")
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.2g}"
+
+
+def notice_text(plan: DpPlan, answer: dict, charged: bool, spent: float, budget: Budget, period: Period) -> str:
+    left = max(0.0, budget.epsilon - spent)
+    span = {"day": "today", "week": "this week", "month": "this month"}.get(budget.period, "this period")
+    resets = period.resets.strftime("%Y-%m-%d %H:%M UTC")
+    head = (f"DP: epsilon {answer['epsilon']:g} spent" if charged
+            else f"DP: the answer released at {answer['at'].replace('T', ' ')[:16]} UTC, repeated (nothing spent)")
+    parts = [f"{head}; budget {left:g} of {budget.epsilon:g} left {span} (resets {resets})."]
+    errors = []
+    for j, output in enumerate(plan.outputs):
+        values = [abs(vals[j]) for _, vals in answer["rows"]]
+        typical = statistics.median(values) if values else 0.0
+        bound = answer["bounds"][j]
+        if output.kind == "avg" and answer["rows"]:
+            counts = [n[output.quantities[1]] for n in answer["noisy"]]
+            eps = plan.epsilon_each(answer["epsilon"])
+            bound = average_bound(output, plan, eps, statistics.median(counts), typical)
+        relative = f" (about ±{100 * bound / typical:.2g}%)" if typical > 0 and bound / typical < 1 else ""
+        errors.append(f"{output.label} ±{_number(bound)}{relative}")
+    if errors:
+        parts.append("95% error: " + "; ".join(errors) + ".")
+    if answer["threshold"] is not None:
+        # Never how many groups the data has: that count is exact, so not for release.
+        parts.append(f"{len(answer['rows'])} groups released; groups whose noisy count is below "
+                     f"{answer['threshold']:,.0f} are withheld.")
+    return " ".join(parts)

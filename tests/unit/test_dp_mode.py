@@ -1,0 +1,114 @@
+"""dp mode's planner (proxy/rewrite/dp_mode.py): what it accepts, what it refuses and
+with which SQLSTATE, and the costs its plans state before anything runs."""
+import pytest
+
+from proxy.errors import SqlError
+from proxy.policy.model import Budget, ColumnRule, Role, TablePolicy
+from proxy.rewrite.context import RewriteContext
+from proxy.rewrite.pipeline import plan
+from proxy.wire import types as pg
+
+TABLES = {
+    "customers": {"customer_id": pg.INT4, "full_name": pg.TEXT, "region": pg.TEXT, "city": pg.TEXT,
+                  "annual_income": pg.INT4, "signup_date": pg.DATE},
+    "calls": {"call_id": pg.INT8, "customer_id": pg.INT4, "started_at": pg.TIMESTAMP, "duration_s": pg.INT4,
+              "cost": pg.NUMERIC, "cell_id": pg.INT4},
+    "cell_towers": {"cell_id": pg.INT4, "region": pg.TEXT},
+}
+RAW = ColumnRule("raw")
+CUSTOMERS = TablePolicy("customers", "customer_id", columns={
+    "customer_id": ColumnRule("tokenize", "integer"), "full_name": ColumnRule("hide"),
+    "region": ColumnRule("raw", domain=("North", "South")), "city": RAW,
+    "annual_income": ColumnRule("raw", bounds=(0.0, 300000.0)), "signup_date": RAW}, max_contributions=1)
+CALLS = TablePolicy("calls", "customer_id", columns={
+    "customer_id": ColumnRule("tokenize", "integer"), "started_at": RAW, "cell_id": RAW,
+    "duration_s": ColumnRule("raw", bounds=(0.0, 3600.0)), "cost": ColumnRule("raw", bounds=(0.0, 20.0))},
+    max_contributions=50)
+ROLE = Role("dashboard", "dp", {"customers": CUSTOMERS, "calls": CALLS, "cell_towers": TablePolicy("cell_towers")},
+            k=5, budget=Budget(10.0, "month", 0.5, 2.0, 1e-6))
+
+
+def planned(text: str):
+    ctx = RewriteContext(role=ROLE, user="dashboard", database="demo", tables=TABLES, dialect="duckdb",
+                         setting=lambda n: "", token_key=b"k" * 32)
+    [q] = plan(text, ctx)
+    return q
+
+
+@pytest.mark.parametrize("text,code,words", [
+    ("SELECT * FROM customers", "42501", "differentially private aggregates"),
+    ("SELECT city FROM customers WHERE annual_income > 5", "42501", "differentially private aggregates"),
+    ("SELECT max(annual_income) FROM customers", "0A000", "max()"),
+    ("SELECT count(DISTINCT city) FROM customers", "0A000", "COUNT(DISTINCT"),
+    ("SELECT sum(annual_income) FILTER (WHERE city = 'x') FROM customers", "0A000", "FILTER"),
+    ("SELECT sum(customer_id) FROM customers", "0A000", "no declared bounds"),
+    ("SELECT sum(annual_income * 2) FROM customers", "0A000", "sum or average a column"),
+    ("SELECT count(*) FROM (SELECT * FROM customers) t", "0A000", "subquery"),
+    ("WITH c AS (SELECT * FROM customers) SELECT count(*) FROM c", "0A000", "WITH"),
+    ("SELECT count(*) FROM customers WHERE city IN (SELECT region FROM cell_towers)", "0A000", "subquery"),
+    ("SELECT count(*) OVER () FROM customers", "0A000", "window"),
+    ("SELECT count(*) FROM customers c JOIN customers d ON c.city = d.city", "0A000", "privacy unit"),
+    ("SELECT count(*) FROM customers c LEFT JOIN calls k ON k.customer_id = c.customer_id", "0A000", "LEFT JOIN"),
+    ("SELECT count(*) FROM customers UNION SELECT count(*) FROM calls", "0A000", "UNION"),
+    ("SELECT city, count(*) FROM customers GROUP BY ROLLUP (city)", "42501", "ROLLUP"),  # the allow-list, first
+    ("SELECT city, count(*) FROM customers GROUP BY length(city)", "0A000", "GROUP BY"),
+    ("SELECT count(*) FROM customers WHERE CAST(city AS int) = 1", "42501", "not allowed"),
+    ("SELECT city, count(*) FROM customers", "42803", "GROUP BY"),
+])
+def test_refused_with_the_construct_and_what_is_supported(text, code, words):
+    with pytest.raises(SqlError) as caught:
+        planned(text)
+    assert caught.value.sqlstate == code and words in str(caught.value), str(caught.value)
+    assert caught.value.hint
+
+
+def test_a_count_costs_what_one_person_can_add():
+    q = planned("SELECT count(*) FROM customers")
+    [rows] = q.dp.quantities
+    assert (rows.kind, rows.sensitivity) == ("count", 1) and q.dp.threshold_quantity is None
+    assert "__rn <= 1" in q.sql and "RANDOM()" in q.sql
+
+
+def test_calls_bound_each_person_to_fifty_rows_and_sums_on_a_grid():
+    q = planned("SELECT sum(cost), sum(duration_s) FROM calls")
+    cost, duration = q.dp.quantities
+    assert (cost.resolution, cost.sensitivity) == (0.001, 50 * 20_000)  # cents below noise, exact integer sums
+    assert (duration.resolution, duration.sensitivity) == (1.0, 50 * 3600)
+    assert "__rn <= 50" in q.sql and "LEAST(GREATEST(CAST(cost AS DOUBLE), 0), 20)" in q.sql
+
+
+def test_an_average_is_a_centred_sum_over_a_count():
+    q = planned("SELECT avg(annual_income) FROM customers")
+    [avg] = q.dp.outputs
+    s, c = (q.dp.quantities[i] for i in avg.quantities)
+    assert (s.kind, s.centre, s.sensitivity) == ("sum", 150_000, 150_000)  # half the width, not the upper bound
+    assert (c.kind, c.sensitivity) == ("count", 1)
+
+
+def test_groups_with_a_public_domain_need_no_threshold_others_do():
+    assert planned("SELECT region, count(*) FROM customers GROUP BY region").dp.threshold_quantity is None
+    grouped = planned("SELECT city, avg(annual_income) FROM customers GROUP BY city").dp
+    assert grouped.threshold_quantity is not None
+    assert grouped.threshold(0.5, 1e-6) >= ROLE.k
+    persons = planned("SELECT city, count(DISTINCT customer_id) FROM customers GROUP BY city").dp
+    assert persons.quantities[persons.threshold_quantity].per_group == 1  # thresholds on people where counted
+
+
+def test_the_same_quantity_is_computed_once_and_post_processing_keeps_the_clients_shape():
+    q = planned("SELECT region AS r, count(*) AS n, count(*) * 2 AS twice FROM customers GROUP BY 1 "
+                "HAVING count(*) > 10 ORDER BY n DESC LIMIT 3")
+    assert len(q.dp.quantities) == 1 and len(q.dp.outputs) == 1
+    post = q.dp.post_sql
+    assert "FROM __released AS __r" in post and "WHERE __r.a0 > 10" in post and "LIMIT 3" in post
+    assert '"r"' in post or "AS r" in post
+
+
+def test_joins_on_the_privacy_unit_and_to_public_tables_are_planned():
+    q = planned("SELECT t.region, count(*) FROM calls k JOIN cell_towers t ON t.cell_id = k.cell_id "
+                "JOIN customers c ON c.customer_id = k.customer_id GROUP BY t.region")
+    assert q.dp.contributions == 50 and q.dp.threshold_quantity is not None
+
+
+def test_public_tables_alone_run_as_written():
+    q = planned("SELECT region, count(*) FROM cell_towers GROUP BY region")
+    assert q.dp is None
