@@ -18,6 +18,7 @@ from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.catalog.cursor import CatalogCursor
 from proxy.catalog.origins import with_origins
 from proxy.connection_limits import too_many
+from proxy.dp.accuracy import Target
 from proxy.dp.cursor import DpCursor, DpSession
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.login import log_in
@@ -581,7 +582,9 @@ class Session:
         role = self.ctx.role
         assert role.budget is not None
         epsilon = self.settings.epsilon(role.budget.default_epsilon)
-        return DpCursor(cursor, query.dp, DpSession(role.name, self.user, role.budget, epsilon, self.server.ledger))
+        target = self.settings.target_error()
+        return DpCursor(cursor, query.dp, DpSession(role.name, self.user, role.budget, epsilon, self.server.ledger,
+                                                    Target(*target) if target else None))
 
     def send_cursor_notices(self, cursor: Cursor) -> None:
         for text in getattr(cursor, "notices", ()):

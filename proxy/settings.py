@@ -6,6 +6,8 @@ lasts until the transaction ends, as in PostgreSQL.
 """
 from __future__ import annotations
 
+import math
+
 from proxy.errors import SqlError
 from proxy.units import format_duration_ms, parse_duration_ms
 
@@ -102,20 +104,27 @@ def _statement_timeout(value: str, cap_ms: int) -> str:
 
 
 EPSILON = "anonproxy.epsilon"
+TARGET, TARGET_ABS = "anonproxy.target_error", "anonproxy.target_error_abs"
+DP_SETTINGS = (EPSILON, TARGET, TARGET_ABS)
 
 
-def _epsilon(value: str, cap: float | None) -> str:
+def _dp_setting(name: str, value: str, cap: float | None) -> str:
+    """anonproxy.epsilon: above 0, at most the role's max_epsilon; target_error: a fraction
+    (0.02 = 2%); target_error_abs: a positive number in the aggregates' own units."""
     if cap is None:
-        raise SqlError("55P02", f'parameter "{EPSILON}" applies to dp roles only',
+        raise SqlError("55P02", f'parameter "{name}" applies to dp roles only',
                        hint="Only roles in dp mode spend a privacy budget.")
     try:
-        epsilon = float(value)
+        number = float(value)
     except ValueError:
-        epsilon = -1.0
-    if not 0 < epsilon <= cap:
-        raise SqlError("22023", f'invalid value for parameter "{EPSILON}": "{value}"',
-                       hint=f"Use a number above 0 and at most {cap:g}, this role's max_epsilon.")
-    return repr(epsilon)
+        number = -1.0
+    top = {EPSILON: cap, TARGET: 1.0, TARGET_ABS: math.inf}[name]
+    if not 0 < number <= top or (name == TARGET and number == 1.0):
+        hint = {EPSILON: f"Use a number above 0 and at most {cap:g}, this role's max_epsilon.",
+                TARGET: "Use a fraction above 0 and below 1: 0.02 asks for answers within 2% of the truth.",
+                TARGET_ABS: "Use a positive number, in the aggregates' own units."}[name]
+        raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"', hint=hint)
+    return repr(number)
 
 
 class Settings:
@@ -163,14 +172,25 @@ class Settings:
     def _validate(self, name: str, value: str) -> str:
         if name == "statement_timeout":
             return _statement_timeout(value, self._timeout_cap)
-        if name == EPSILON:
-            return _epsilon(value, self._epsilon_cap)
+        if name in DP_SETTINGS:
+            return _dp_setting(name, value, self._epsilon_cap)
         return _validate(name, value)
+
+    def _dp_value(self, name: str) -> float | None:
+        value = self._local.get(name, self._session.get(name))
+        return float(value) if value else None
 
     def epsilon(self, default: float) -> float:
         """The epsilon a dp statement spends: SET anonproxy.epsilon, else the role's default."""
-        value = self._local.get(EPSILON, self._session.get(EPSILON))
-        return float(value) if value else default
+        return self._dp_value(EPSILON) or default
+
+    def target_error(self) -> tuple[float, bool] | None:
+        """(error, relative) when the session asks for an accuracy instead of an epsilon;
+        a relative target takes precedence over an absolute one."""
+        relative, absolute = self._dp_value(TARGET), self._dp_value(TARGET_ABS)
+        if relative:
+            return relative, True
+        return (absolute, False) if absolute else None
 
     def statement_timeout_ms(self) -> int:
         """The timeout the next statement runs under (0: none)."""

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.backends.duckdb import DuckDBCursor
+from proxy.dp.accuracy import PROBE_EPSILON, Target, TargetUnreachable, choose
 from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, Ledger, Period
 from proxy.dp.plan import DpPlan
 from proxy.dp.release import Released, average_bound, release
@@ -44,6 +45,7 @@ class DpSession:
     budget: Budget
     epsilon: float
     ledger: Ledger
+    target: Target | None = None  # an accuracy to meet with the least epsilon, instead of `epsilon`
 
 
 def period_of(budget: Budget) -> BudgetPeriod:
@@ -67,21 +69,29 @@ class DpCursor:
     def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
         s = self._session
         period = period_of(s.budget).current(dt.datetime.now(dt.timezone.utc))
-        fingerprint = statement_fingerprint(s.role, sql, params, s.epsilon, s.budget.delta)
+        cost = s.target.describe() if s.target else s.epsilon
+        fingerprint = statement_fingerprint(s.role, sql, params, cost, s.budget.delta)
         stored = s.ledger.stored(s.role, period.key, fingerprint)
         if stored is None:
-            self._check(period)
-            answer = self._compute(sql, params)
+            if s.target is not None and s.target.relative and any(o.kind != "count" for o in self._plan.outputs):
+                raise BackendError("a relative accuracy target applies to counts only", "0A000",
+                                   hint="For sums and averages, SET anonproxy.target_error_abs to an error in "
+                                        "their own units, or RESET anonproxy.target_error.")
+            self._check(period, PROBE_EPSILON if s.target else s.epsilon)
+            answer, epsilon = self._compute(sql, params)
             try:
                 result = s.ledger.release(role=s.role, login=s.login, period=period, fingerprint=fingerprint,
-                                          epsilon=s.epsilon, delta=s.budget.delta, total=s.budget.epsilon,
+                                          epsilon=epsilon, delta=s.budget.delta, total=s.budget.epsilon,
                                           answer=answer)
             except BudgetExceeded as exc:
-                raise budget_error(exc, s.epsilon) from None
+                raise budget_error(exc, epsilon) from None
             stored, charged, spent = result.answer, result.charged, result.spent
         else:
             charged, spent = False, s.ledger.spent(s.role, period.key)
         decoded = json.loads(stored)
+        if "refused" in decoded:  # a target the role's limits cannot meet: the same refusal, every time
+            raise BackendError(decoded["refused"], "53400", detail=_spent_detail(decoded, charged),
+                               hint="Relax the target, or ask for a larger max_epsilon.")
         self.notices = [notice_text(self._plan, decoded, charged, spent, s.budget, period)]
         return self._post_cursor().execute(post_sql(self._plan, decoded["key_oids"], decoded["rows"]), [], formats)
 
@@ -98,21 +108,31 @@ class DpCursor:
 
     # --- steps ----------------------------------------------------------------------------
 
-    def _check(self, period: Period) -> None:
+    def _check(self, period: Period, needed: float) -> None:
         """Refuse before any work when the budget cannot cover the statement (it costs nothing)."""
         s = self._session
         try:
-            s.ledger.check(s.role, period, s.epsilon, s.budget.epsilon)
+            s.ledger.check(s.role, period, needed, s.budget.epsilon)
         except BudgetExceeded as exc:
-            raise budget_error(exc, s.epsilon) from None
+            raise budget_error(exc, needed) from None
 
-    def _compute(self, sql: str, params: Sequence[Any]) -> str:
+    def _compute(self, sql: str, params: Sequence[Any]) -> tuple[str, float]:
+        """The answer to store and what it costs."""
+        s = self._session
         columns = self.backend.execute(sql, params, ())
         exact: list[tuple[Any, ...]] = []
         while batch := self.backend.fetch(10_000):
             exact.extend(batch)
-        released = release(self._plan, exact, self._session.epsilon, self._session.budget.delta)
-        return encode_answer(released, [c.type_oid for c in columns[:len(self._plan.keys)]])
+        epsilon, probe = s.epsilon, 0.0
+        if s.target is not None:
+            try:
+                choice = choose(self._plan, exact, s.target, s.budget.max_epsilon)
+            except TargetUnreachable as exc:
+                return json.dumps({"refused": str(exc), "epsilon": exc.probe}), exc.probe
+            epsilon, probe = choice.epsilon, choice.probe
+        released = release(self._plan, exact, epsilon, s.budget.delta)
+        return encode_answer(released, [c.type_oid for c in columns[:len(self._plan.keys)]], s.target, probe), \
+            epsilon + probe
 
     def _post_cursor(self) -> DuckDBCursor:
         if self._post is None:
@@ -127,11 +147,19 @@ def statement_fingerprint(role: str, sql: str, params: Sequence[Any], epsilon: f
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def encode_answer(released: Released, key_oids: list[int]) -> str:
+def encode_answer(released: Released, key_oids: list[int], target: Target | None = None, probe: float = 0.0) -> str:
     return json.dumps({"key_oids": key_oids, "rows": [[list(k), list(v)] for k, v in released.rows],
-                       "noisy": released.noisy, "bounds": list(released.bounds), "epsilon": released.epsilon,
-                       "threshold": released.threshold,
+                       "noisy": released.noisy, "bounds": list(released.bounds),
+                       "epsilon": released.epsilon + probe, "main_epsilon": released.epsilon, "probe": probe,
+                       "target": target.describe() if target else None, "threshold": released.threshold,
                        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+
+
+def _spent_detail(answer: dict, charged: bool) -> str:
+    if not answer["epsilon"]:
+        return "Nothing was spent."
+    verb = "spent" if charged else "was spent when this was first asked"
+    return f"Sizing the answer from a noisy count {verb}: epsilon {answer['epsilon']:g}."
 
 
 def post_sql(plan: DpPlan, key_oids: Sequence[int], rows: Sequence[Sequence[Any]]) -> str:
@@ -172,9 +200,12 @@ def notice_text(plan: DpPlan, answer: dict, charged: bool, spent: float, budget:
     left = max(0.0, budget.epsilon - spent)
     span = {"day": "today", "week": "this week", "month": "this month"}.get(budget.period, "this period")
     resets = period.resets.strftime("%Y-%m-%d %H:%M UTC")
-    head = (f"DP: epsilon {answer['epsilon']:g} spent" if charged
+    head = (f"DP: epsilon {answer['epsilon']:.4g} spent" if charged
             else f"DP: the answer released at {answer['at'].replace('T', ' ')[:16]} UTC, repeated (nothing spent)")
-    parts = [f"{head}; budget {left:g} of {budget.epsilon:g} left {span} (resets {resets})."]
+    if answer.get("target") and charged:
+        head += (f" to meet the target {answer['target']} (epsilon {answer['probe']:g} to size the answer from a "
+                 f"noisy count, {answer['main_epsilon']:.4g} for the answer)")
+    parts = [f"{head}; budget {left:.4g} of {budget.epsilon:g} left {span} (resets {resets})."]
     errors = []
     for j, output in enumerate(plan.outputs):
         values = [abs(vals[j]) for _, vals in answer["rows"]]
@@ -182,7 +213,7 @@ def notice_text(plan: DpPlan, answer: dict, charged: bool, spent: float, budget:
         bound = answer["bounds"][j]
         if output.kind == "avg" and answer["rows"]:
             counts = [n[output.quantities[1]] for n in answer["noisy"]]
-            eps = plan.epsilon_each(answer["epsilon"])
+            eps = plan.epsilon_each(answer.get("main_epsilon", answer["epsilon"]))
             bound = average_bound(output, plan, eps, statistics.median(counts), typical)
         relative = f" (about ±{100 * bound / typical:.2g}%)" if typical > 0 and bound / typical < 1 else ""
         errors.append(f"{output.label} ±{_number(bound)}{relative}")

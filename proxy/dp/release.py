@@ -43,29 +43,39 @@ def key_text(value: Any) -> str | None:
 
 def release(plan: DpPlan, exact: Sequence[Sequence[Any]], epsilon: float, delta: float,
             random_state: Any = None) -> Released:
-    """`exact`: the backend's rows, group keys first, then one integer per quantity."""
-    n = len(plan.keys)
+    """`exact`: the backend's rows, group keys first, then one integer per quantity
+    (and the bounded row count, which only an accuracy target's probe reads)."""
     eps = plan.epsilon_each(epsilon)
     mechanisms = [Geometric(epsilon=eps, sensitivity=q.sensitivity, random_state=random_state)
                   for q in plan.quantities]
-    groups = {tuple(key_text(v) for v in row[:n]): [int(v or 0) for v in row[n:]] for row in exact}
-    if not plan.keys:
-        candidates: list[Key] = [()]
-    elif plan.by_domain:
-        candidates = list(itertools.product(*[[key_text(v) for v in k.domain or ()] for k in plan.keys]))
-    else:
-        candidates = list(groups)
+    groups = exact_groups(plan, exact)
+    candidates = candidate_keys(plan, groups)
     threshold = None if plan.threshold_quantity is None else plan.threshold(epsilon, delta)
     zeros = [0] * len(plan.quantities)
     rows, released = [], []
     for key in candidates:
-        noisy = [m.randomise(v) for m, v in zip(mechanisms, groups.get(key, zeros))]
+        noisy = [m.randomise(v) for m, v in zip(mechanisms, groups.get(key, zeros))]  # not the row count
         if threshold is not None and noisy[plan.threshold_quantity] < threshold:
             continue
         rows.append((key, tuple(_value(o, plan, noisy) for o in plan.outputs)))
         released.append(noisy)
     bounds = tuple(_bound(o, plan, eps) for o in plan.outputs)
     return Released(rows, released, epsilon, bounds, threshold)
+
+
+def exact_groups(plan: DpPlan, exact: Sequence[Sequence[Any]]) -> dict[Key, list[int]]:
+    n, q = len(plan.keys), len(plan.quantities)
+    return {tuple(key_text(v) for v in row[:n]): [int(v or 0) for v in row[n:n + q + 1]] for row in exact}
+
+
+def candidate_keys(plan: DpPlan, groups: dict[Key, list[int]]) -> list[Key]:
+    """The groups that may be released: the one global row, every value of the public
+    domains, or the groups the data has (then decided by a noisy threshold)."""
+    if not plan.keys:
+        return [()]
+    if plan.by_domain:
+        return list(itertools.product(*[[key_text(v) for v in k.domain or ()] for k in plan.keys]))
+    return list(groups)
 
 
 def _value(output: Output, plan: DpPlan, noisy: list[int]) -> float | int:

@@ -364,6 +364,9 @@ class DpPlanner:
             else:
                 agg = exp.Sum(this=exp.column(key[1]))
             parts.append(exp.alias_(agg, f"__q{i}"))
+        # The bounded row count, released only when an accuracy target asks to size the answer
+        # (a noisy count, charged): never otherwise.
+        parts.append(exp.alias_(exp.Count(this=exp.Star()), "__n"))
         groups = [exp.column(f"__g{i}") for i in range(len(self.keys))]
         exact = exp.select(*[g.copy() for g in groups], *parts).from_(self._ranked().subquery(BOUNDED)).where(
             exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)))

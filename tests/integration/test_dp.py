@@ -311,3 +311,33 @@ def test_attacks_are_refused_or_answered_with_releases_only(tmp_path, demo_db):
         stop_proxy(process)
     assert not problems, "\n".join(problems)
     assert kinds.count("answered") == 6 and "0A000" in kinds and "42501" in kinds, kinds  # the judge saw both
+
+
+def test_an_accuracy_target_chooses_the_epsilon_and_charges_what_the_notice_says(served, demo_db):
+    config, port = served
+    d = Dashboard(port)
+    try:
+        d.conn.execute("SET anonproxy.target_error = 0.02")
+        rows = d.ask("SELECT region, count(*) FROM customers GROUP BY region")
+        [notice] = d.notices
+        said = float(re.match(r"DP: epsilon ([0-9.]+) spent to meet the target ±2% \(epsilon 0\.05 to size", notice)[1])
+        charged = load_config(config)
+        ledger = open_ledger(charged.ledger)
+        try:
+            [charge] = ledger.history("dashboard")
+        finally:
+            ledger.close()
+        assert charge.epsilon == pytest.approx(said, rel=1e-3) and 0.05 < said < 2
+        import duckdb
+        truth = dict(duckdb.connect(str(demo_db), read_only=True).execute(
+            "SELECT region, count(*) FROM customers GROUP BY 1").fetchall())
+        assert len(rows) == 6 and all(abs(n - truth[r]) <= 0.05 * truth[r] for r, n in rows)
+        d.conn.execute("SET anonproxy.target_error = 0.0001")
+        with pytest.raises(psycopg.errors.ConfigurationLimitExceeded) as caught:
+            d.ask("SELECT segment, count(*) FROM customers GROUP BY segment")
+        assert "the best it allows is about ±" in caught.value.diag.message_primary
+        assert caught.value.diag.message_detail == "Sizing the answer from a noisy count spent: epsilon 0.05."
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            d.ask("SELECT avg(annual_income) FROM customers")  # relative targets are for counts
+    finally:
+        d.close()
