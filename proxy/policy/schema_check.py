@@ -61,6 +61,9 @@ def _check_table(path: str, table: TablePolicy, columns: dict[str, int],
         if wanted and wanted != actual:
             what = f"{rule.rule} {rule.kind}" if rule.kind else rule.rule
             problems.append(f"{where}: {what} applies to {wanted} columns, but '{name}' is {actual}")
+        if rule.bounds is not None and (actual != "number" or rule.rule != "raw"):
+            problems.append(f"{where}.bounds: bounds clamp the values dp sums and averages, so they apply to raw "
+                            f"number columns, but '{name}' is {actual}" + (f" under {rule.rule}" if rule.rule != "raw" else ""))
     return problems
 
 

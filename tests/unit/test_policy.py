@@ -196,3 +196,17 @@ def test_scoped_tokens_differ_across_periods_and_lookup_reads_the_mapping():
     rows = con.execute(f"SELECT {token.sql('duckdb')}, {region.sql('duckdb')} FROM calls c ORDER BY ts").fetchall()
     assert rows[0][0] == rows[1][0] != rows[2][0]  # the same week, then the next
     assert [r[1] for r in rows] == ["North", "South", "North"]
+
+
+def test_schema_check_wants_bounds_on_raw_number_columns():
+    schema = {"customers": {"customer_id": pg.INT4, "city": pg.TEXT, "income": pg.INT4, "birth": pg.DATE}}
+    policy = TablePolicy("customers", "customer_id", columns={
+        "city": ColumnRule("raw", bounds=(0, 1)), "income": ColumnRule("raw", bounds=(0, 300000)),
+        "birth": ColumnRule("generalize", "year", bounds=(0, 1))})
+    roles = {"r": Role("r", "dp", {"customers": policy}, 5)}
+    assert check_roles(roles, schema) == [
+        "roles.r.tables.customers.columns.city.bounds: bounds clamp the values dp sums and averages, so they apply "
+        "to raw number columns, but 'city' is text",
+        "roles.r.tables.customers.columns.birth.bounds: bounds clamp the values dp sums and averages, so they apply "
+        "to raw number columns, but 'birth' is time under generalize",
+    ]
