@@ -6,7 +6,7 @@ DEMO_DB := examples/data/demo.duckdb
 DEMO_KEY := examples/data/demo-token.key
 LISTEN ?= 127.0.0.1:6432
 
-.PHONY: demo test install install-test demo-data bench clean
+.PHONY: demo test install install-test demo-data bench bench-dp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,5 +58,24 @@ test: install-test demo-data
 bench: $(VENV)/.installed-test demo-data
 	$(BIN)/python bench/bench_proxy.py
 
+# DP accuracy against OpenDP, diffprivlib and SmartNoise SQL on PUMS (bench/README.md).
+# The peers get venvs of their own: SmartNoise pins opendp<0.15, which conflicts with OpenDP 0.16.
+DP_VENV := bench/dp/.venv
+SN_VENV := bench/dp/.venv-smartnoise
+
+$(DP_VENV)/.installed: bench/dp/requirements.txt
+	$(PYTHON) -m venv $(DP_VENV)
+	$(DP_VENV)/bin/pip install --quiet -r bench/dp/requirements.txt
+	touch $@
+
+$(SN_VENV)/.installed: bench/dp/requirements-smartnoise.txt
+	$(PYTHON) -m venv $(SN_VENV)
+	$(SN_VENV)/bin/pip install --quiet -r bench/dp/requirements-smartnoise.txt
+	touch $@
+
+bench-dp: $(VENV)/.installed $(DP_VENV)/.installed $(SN_VENV)/.installed
+	$(DP_VENV)/bin/python bench/dp_accuracy.py $(ARGS)   # ARGS=--quick for a smoke run
+
 clean:
-	rm -rf $(VENV) $(DEMO_DB) $(DEMO_KEY) .pytest_cache $(NODE_CLIENTS)/node_modules
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_KEY) .pytest_cache $(NODE_CLIENTS)/node_modules $(DP_VENV) $(SN_VENV) \
+		bench/dp/data/pums.duckdb bench/dp/data/ledger.sqlite* bench/dp/data/bench-token.key

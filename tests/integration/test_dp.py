@@ -341,3 +341,50 @@ def test_an_accuracy_target_chooses_the_epsilon_and_charges_what_the_notice_says
             d.ask("SELECT avg(annual_income) FROM customers")  # relative targets are for counts
     finally:
         d.close()
+
+
+def test_two_proxies_share_one_budget_in_a_postgresql_ledger(tmp_path, demo_db, pg_demo):
+    """ledger: postgresql://... : several proxies, one budget that none of them overspends."""
+    with psycopg.connect(pg_demo.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS budgets")
+        conn.execute("CREATE DATABASE budgets")
+    dsn = pg_demo.dsn(dbname="budgets")
+    configs = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        configs.append(with_budget(write_config(tmp_path / name, demo_db, extra=f'ledger: "{dsn}"'), 5))
+    servers = [start_proxy(c) for c in configs]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def hammer(i: int) -> None:
+        d = Dashboard(servers[i % 2][1])
+        try:
+            for j in range(3):
+                try:
+                    d.ask(f"SELECT count(*) FROM customers WHERE annual_income > {1000 * i + j}")
+                    result = "answered"
+                except psycopg.errors.ConfigurationLimitExceeded:
+                    result = "refused"
+                with lock:
+                    outcomes.append(result)
+        finally:
+            d.close()
+    try:
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert outcomes.count("answered") == 10 and outcomes.count("refused") == 20, outcomes
+        assert spent(configs[0]) == spent(configs[1]) == 5.0
+        # a statement answered through one proxy is a free repeat through the other
+        d = Dashboard(servers[1][1])
+        try:
+            d.ask("SELECT count(*) FROM customers WHERE annual_income > 0")
+            assert "repeated (nothing spent)" in d.notices[0]
+        finally:
+            d.close()
+    finally:
+        for process, _ in servers:
+            stop_proxy(process)
