@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from diffprivlib.mechanisms import Geometric
 
 from proxy.dp.plan import COUNT, DpPlan, geometric_bound
-from proxy.dp.release import candidate_keys, exact_groups
+from proxy.dp.release import Domains, candidate_keys, exact_groups
 
 PROBE_EPSILON = 0.05
 CONFIDENCE = 0.95
@@ -55,13 +55,13 @@ class TargetUnreachable(Exception):
 
 
 def choose(plan: DpPlan, exact: Sequence[Sequence[Any]], target: Target, max_epsilon: float,
-           random_state: Any = None) -> Choice:
+           random_state: Any = None, domains: Domains | None = None) -> Choice:
     """The least epsilon that meets `target` for every value of the answer, or TargetUnreachable."""
     if target.relative and any(o.kind != COUNT for o in plan.outputs):
         raise ValueError("a relative target applies to counts; for sums and averages set anonproxy.target_error_abs")
     needs_size = target.relative or any(o.kind == "avg" for o in plan.outputs)
     probe = min(PROBE_EPSILON, max_epsilon / 4) if needs_size else 0.0
-    sizes = _sizes(plan, exact, probe, random_state) if needs_size else [1.0]
+    sizes = _sizes(plan, exact, probe, random_state, domains) if needs_size else [1.0]
     values = max(1, len(sizes)) * len(plan.outputs)
     confidence = 1 - (1 - CONFIDENCE) / values
 
@@ -81,10 +81,11 @@ def choose(plan: DpPlan, exact: Sequence[Sequence[Any]], target: Target, max_eps
     return Choice(hi, probe)
 
 
-def _sizes(plan: DpPlan, exact: Sequence[Sequence[Any]], probe: float, random_state: Any) -> list[float]:
+def _sizes(plan: DpPlan, exact: Sequence[Sequence[Any]], probe: float, random_state: Any,
+           domains: Domains | None) -> list[float]:
     """Per group that may be released, a 95% lower bound of its noisy row count (at least 1)."""
     groups = exact_groups(plan, exact)
-    keys = candidate_keys(plan, groups)
+    keys = candidate_keys(plan, groups, domains)
     m = plan.contributions
     count = Geometric(epsilon=probe, sensitivity=m, random_state=random_state)
     margin = geometric_bound(probe, m, 1 - (1 - CONFIDENCE) / max(1, len(keys)))

@@ -25,7 +25,7 @@ from proxy.backends.duckdb import DuckDBCursor
 from proxy.dp.accuracy import PROBE_EPSILON, Target, TargetUnreachable, choose
 from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, Ledger, Period
 from proxy.dp.plan import DpPlan
-from proxy.dp.release import Released, average_bound, release
+from proxy.dp.release import Domains, Released, average_bound, key_text, release
 from proxy.policy.model import Budget
 from proxy.wire import types as pg
 
@@ -123,16 +123,29 @@ class DpCursor:
         exact: list[tuple[Any, ...]] = []
         while batch := self.backend.fetch(10_000):
             exact.extend(batch)
+        key_oids = [c.type_oid for c in columns[:len(self._plan.keys)]]
+        domains = self._public_domains()
         epsilon, probe = s.epsilon, 0.0
         if s.target is not None:
             try:
-                choice = choose(self._plan, exact, s.target, s.budget.max_epsilon)
+                choice = choose(self._plan, exact, s.target, s.budget.max_epsilon, None, domains)
             except TargetUnreachable as exc:
                 return json.dumps({"refused": str(exc), "epsilon": exc.probe}), exc.probe
             epsilon, probe = choice.epsilon, choice.probe
-        released = release(self._plan, exact, epsilon, s.budget.delta)
-        return encode_answer(released, [c.type_oid for c in columns[:len(self._plan.keys)]], s.target, probe), \
-            epsilon + probe
+        released = release(self._plan, exact, epsilon, s.budget.delta, None, domains)
+        return encode_answer(released, key_oids, s.target, probe), epsilon + probe
+
+    def _public_domains(self) -> Domains:
+        """The values of group keys that are a public table's columns, read from that table."""
+        domains: Domains = {}
+        for i, key in enumerate(self._plan.keys):
+            if key.domain is None and key.domain_sql is not None:
+                self.backend.execute(key.domain_sql, [], ())
+                values: list[Any] = []
+                while batch := self.backend.fetch(10_000):
+                    values.extend(key_text(row[0]) for row in batch)
+                domains[i] = values
+        return domains
 
     def _post_cursor(self) -> DuckDBCursor:
         if self._post is None:

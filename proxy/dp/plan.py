@@ -44,6 +44,7 @@ class Output:
 class GroupKey:
     label: str  # as the client wrote it
     domain: tuple[Any, ...] | None  # public values: every one released, zeros included
+    domain_sql: str | None = None  # a public table's column: the backend statement listing its values
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class DpPlan:
 
     @property
     def by_domain(self) -> bool:
-        return bool(self.keys) and all(k.domain is not None for k in self.keys)
+        return bool(self.keys) and all(k.domain is not None or k.domain_sql is not None for k in self.keys)
 
     def epsilon_each(self, epsilon: float) -> float:
         return epsilon / len(self.quantities)

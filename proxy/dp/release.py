@@ -17,6 +17,7 @@ from diffprivlib.mechanisms import Geometric
 from proxy.dp.plan import COUNT, DpPlan, Output, geometric_bound
 
 Key = tuple[str | None, ...]
+Domains = dict[int, list[str | None]]  # key position -> a public table's values, as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +43,14 @@ def key_text(value: Any) -> str | None:
 
 
 def release(plan: DpPlan, exact: Sequence[Sequence[Any]], epsilon: float, delta: float,
-            random_state: Any = None) -> Released:
+            random_state: Any = None, domains: Domains | None = None) -> Released:
     """`exact`: the backend's rows, group keys first, then one integer per quantity
     (and the bounded row count, which only an accuracy target's probe reads)."""
     eps = plan.epsilon_each(epsilon)
     mechanisms = [Geometric(epsilon=eps, sensitivity=q.sensitivity, random_state=random_state)
                   for q in plan.quantities]
     groups = exact_groups(plan, exact)
-    candidates = candidate_keys(plan, groups)
+    candidates = candidate_keys(plan, groups, domains)
     threshold = None if plan.threshold_quantity is None else plan.threshold(epsilon, delta)
     zeros = [0] * len(plan.quantities)
     rows, released = [], []
@@ -68,13 +69,16 @@ def exact_groups(plan: DpPlan, exact: Sequence[Sequence[Any]]) -> dict[Key, list
     return {tuple(key_text(v) for v in row[:n]): [int(v or 0) for v in row[n:n + q + 1]] for row in exact}
 
 
-def candidate_keys(plan: DpPlan, groups: dict[Key, list[int]]) -> list[Key]:
+def candidate_keys(plan: DpPlan, groups: dict[Key, list[int]], domains: Domains | None = None) -> list[Key]:
     """The groups that may be released: the one global row, every value of the public
-    domains, or the groups the data has (then decided by a noisy threshold)."""
+    domains (declared, or a public table's, read into `domains` by key position), or the
+    groups the data has (then decided by a noisy threshold)."""
     if not plan.keys:
         return [()]
     if plan.by_domain:
-        return list(itertools.product(*[[key_text(v) for v in k.domain or ()] for k in plan.keys]))
+        lists = [[key_text(v) for v in k.domain] if k.domain is not None else (domains or {}).get(i, [])
+                 for i, k in enumerate(plan.keys)]
+        return list(itertools.product(*lists))
     return list(groups)
 
 

@@ -24,7 +24,7 @@ from proxy.rewrite.aggregate_grammar import POST_AGGREGATE, Scope, is_aggregate,
 from proxy.rewrite.aggregate_mode import AggregateMode, reads_private
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.policy_views import PERSON
-from proxy.rewrite.relations import PRIVATE, Source, refuse, stored_relation
+from proxy.rewrite.relations import PRIVATE, PUBLIC, Source, refuse, stored_relation
 from proxy.rewrite.resolve import client_sql, folded, stored_table
 from proxy.wire import types as pg
 
@@ -175,6 +175,25 @@ class DpPlanner:
 
     def _domain(self, key: exp.Expression) -> tuple | None:
         return self._rule(key).domain if isinstance(key, exp.Column) else None
+
+    def _domain_sql(self, key: exp.Expression) -> str | None:
+        """A raw column of a public table is a public domain too: its distinct values,
+        read from the table itself when the answer is released."""
+        if not isinstance(key, exp.Column) or self._rule(key).rule != "raw":
+            return None
+        table = folded(key.args["table"]) if key.args.get("table") else None
+        for source in self.sources:
+            if (table is None or source.alias == table) and key.name.lower() in (source.relation.columns or {}):
+                if source.relation.kind != PUBLIC:
+                    return None
+                column = exp.column(key.name.lower(), quoted=True)
+                return (exp.select(column).distinct().from_(exp.table_(self.tables[source.alias], quoted=True))
+                        .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+                        .sql(dialect=self.ctx.dialect))
+        return None
+
+    def _public(self, key: exp.Expression) -> bool:
+        return self._domain(key) is not None or self._domain_sql(key) is not None
 
     # --- aggregates ---------------------------------------------------------------------
 
@@ -380,12 +399,13 @@ class DpPlanner:
         self.keys = self._keys()
         post = self._post()
         threshold = None
-        if self.keys and not all(self._domain(k) is not None for k in self.keys):
+        if self.keys and not all(self._public(k) for k in self.keys):
             m = self.contributions
             threshold = self.quantity_keys.get(("persons",))
             if threshold is None:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
-        plan = DpPlan(tuple(GroupKey(client_sql(k), self._domain(k)) for k in self.keys), tuple(self.quantities),
+        keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
+        plan = DpPlan(keys, tuple(self.quantities),
                       tuple(self.outputs), threshold, self.contributions, self.ctx.role.k, post.sql(dialect="duckdb"))
         exact = self._exact()
         exact.meta["dp_plan"] = plan

@@ -104,9 +104,17 @@ def test_the_same_quantity_is_computed_once_and_post_processing_keeps_the_client
 
 
 def test_joins_on_the_privacy_unit_and_to_public_tables_are_planned():
-    q = planned("SELECT t.region, count(*) FROM calls k JOIN cell_towers t ON t.cell_id = k.cell_id "
-                "JOIN customers c ON c.customer_id = k.customer_id GROUP BY t.region")
+    q = planned("SELECT c.city, count(*) FROM calls k JOIN cell_towers t ON t.cell_id = k.cell_id "
+                "JOIN customers c ON c.customer_id = k.customer_id GROUP BY c.city")
     assert q.dp.contributions == 50 and q.dp.threshold_quantity is not None
+
+
+def test_a_public_tables_column_is_a_public_domain():
+    """Its values are public: every one is released, zeros included, with no threshold."""
+    q = planned("SELECT t.region, count(*) FROM calls k JOIN cell_towers t ON t.cell_id = k.cell_id GROUP BY t.region")
+    [key] = q.dp.keys
+    assert key.domain_sql == 'SELECT DISTINCT "region" FROM "cell_towers" WHERE NOT "region" IS NULL'
+    assert q.dp.by_domain and q.dp.threshold_quantity is None
 
 
 def test_public_tables_alone_run_as_written():

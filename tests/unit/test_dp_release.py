@@ -94,3 +94,9 @@ def test_keys_from_postgresql_arrive_as_bytes_and_match_the_domain():
     p = plan(keys=[GroupKey("region", ("North",))])
     released = release(p, [(b"North", 1000)], 1.0, 1e-6, np.random.RandomState(1))
     assert released.rows[0][0] == ("North",) and abs(released.rows[0][1][0] - 1000) < 30
+
+
+def test_a_public_tables_values_are_released_whole():
+    p = plan(keys=[GroupKey("t.region", None, "SELECT DISTINCT region FROM cell_towers")])
+    released = release(p, [("North", 40)], 0.5, 1e-6, np.random.RandomState(3), domains={0: ["North", "South"]})
+    assert [k for k, _ in released.rows] == [("North",), ("South",)] and released.threshold is None
