@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import duckdb
-from sqlglot import exp
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.backends.duckdb import DuckDBCursor
@@ -34,6 +33,7 @@ _DUCK_TYPES = {pg.INT2: "SMALLINT", pg.INT4: "INTEGER", pg.INT8: "BIGINT", pg.FL
                pg.BOOL: "BOOLEAN"}
 _post_db = duckdb.connect(":memory:")  # post-processing reads only the VALUES it is given
 _post_lock = threading.Lock()
+_post_shapes: dict[str, list[tuple[str, str]]] = {}  # result shapes by SQL text (DuckDBCursor bounds its size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class DpCursor:
 
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
         key_oids = [c.type_oid for c in self.backend.describe(sql, params)[:len(self._plan.keys)]]
-        return self._post_cursor().describe(post_sql(self._plan, key_oids, []), [])
+        return self._post_cursor().describe(*post_sql(self._plan, key_oids, []))
 
     def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
         s = self._session
@@ -93,7 +93,8 @@ class DpCursor:
             raise BackendError(decoded["refused"], "53400", detail=_spent_detail(decoded, charged),
                                hint="Relax the target, or ask for a larger max_epsilon.")
         self.notices = [notice_text(self._plan, decoded, charged, spent, s.budget, period)]
-        return self._post_cursor().execute(post_sql(self._plan, decoded["key_oids"], decoded["rows"]), [], formats)
+        sql, values = post_sql(self._plan, decoded["key_oids"], decoded["rows"])
+        return self._post_cursor().execute(sql, values, formats)
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]:
         assert self._post is not None
@@ -150,7 +151,7 @@ class DpCursor:
     def _post_cursor(self) -> DuckDBCursor:
         if self._post is None:
             with _post_lock:
-                self._post = DuckDBCursor(_post_db.cursor(), {})
+                self._post = DuckDBCursor(_post_db.cursor(), _post_shapes)
         return self._post
 
 
@@ -175,23 +176,25 @@ def _spent_detail(answer: dict, charged: bool) -> str:
     return f"Sizing the answer from a noisy count {verb}: epsilon {answer['epsilon']:g}."
 
 
-def post_sql(plan: DpPlan, key_oids: Sequence[int], rows: Sequence[Sequence[Any]]) -> str:
-    """The plan's post-processing over a VALUES list of the released groups."""
+def post_sql(plan: DpPlan, key_oids: Sequence[int], rows: Sequence[Sequence[Any]]) -> tuple[str, list[str | None]]:
+    """The plan's post-processing over a VALUES list of the released groups, the values
+    as parameters (as text, cast in SQL): one SQL text per shape, prepared once."""
     types = [_DUCK_TYPES.get(oid, "VARCHAR") for oid in key_oids]
     types += ["BIGINT" if o.integer else "DOUBLE" for o in plan.outputs]
     names = [f"g{i}" for i in range(len(key_oids))] + [f"a{j}" for j in range(len(plan.outputs))]
-
-    def literal(value: Any, sql_type: str) -> str:
-        if value is None:
-            return f"CAST(NULL AS {sql_type})"
-        return f"CAST({exp.Literal.string(str(value)).sql(dialect='duckdb')} AS {sql_type})"
-    if rows:
-        values = ", ".join("(" + ", ".join(literal(v, t) for v, t in zip([*keys, *vals], types)) + ")"
-                           for keys, vals in rows)
-        relation = f"SELECT * FROM (VALUES {values}) AS __v({', '.join(names)})"
+    params: list[str | None] = []
+    tuples = []
+    for keys, vals in rows:
+        cells = []
+        for value, sql_type in zip([*keys, *vals], types):
+            params.append(None if value is None else str(value))
+            cells.append(f"CAST(${len(params)} AS {sql_type})")
+        tuples.append("(" + ", ".join(cells) + ")")
+    if tuples:
+        relation = f"SELECT * FROM (VALUES {', '.join(tuples)}) AS __v({', '.join(names)})"
     else:
         relation = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {n}" for t, n in zip(types, names)) + " WHERE false"
-    return f"WITH __released AS ({relation}) {plan.post_sql}"
+    return f"WITH __released AS ({relation}) {plan.post_sql}", params
 
 
 def budget_error(exc: BudgetExceeded, needed: float) -> BackendError:
