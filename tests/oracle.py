@@ -40,6 +40,10 @@ Two judges, one client:
   - partner (raw, cell_towers only): every customer value, incomes, signup
     dates, call timestamps, tokens, and the names of the other tables and their
     private columns.
+  - dashboard (dp): names, emails, phones, zips (hidden), tokens, exact birth
+    and signup dates and call timestamps (no date or second is shared by enough
+    people to clear a noisy threshold), and the hidden columns' names. Its
+    numbers are noisy aggregates by design: judge 2 looks for the person's income.
 
   What judge 1 does not catch: a value the role may see that *combined* with
   the statement reveals more (a count that answers a yes/no question about one
@@ -252,10 +256,13 @@ class Answer:
     def texts(self) -> list[str]:
         return [*self.error_fields.values(), *self.notices]
 
-    def outcome(self, *, exact: bool = True) -> tuple:
-        """What a pair check compares: the error's SQLSTATE, or the names and (normalized, sorted) rows."""
+    def outcome(self, *, exact: bool = True, shape_only: bool = False) -> tuple:
+        """What a pair check compares: the error's SQLSTATE, or the names and (normalized, sorted) rows;
+        `shape_only` (noisy answers, which differ on every fresh release): the names alone."""
         if not self.ok:
             return ("error", self.sqlstate)
+        if shape_only:
+            return ("rows", tuple(self.names))
         if not exact:
             return ("rows", tuple(self.names), len(self.rows))
         return ("rows", tuple(self.names), tuple(sorted((normalize(r) for r in self.rows), key=repr)))
@@ -495,6 +502,12 @@ class Oracle:
             self.signup_dates = {p.signup_date for p in people}
             self.hidden_words = ("customers", "customer_id", "full_name", "birth_date", "annual_income",
                                  "signup_date", "call_id", "started_at", "duration_s")
+        elif self.role == "dashboard":
+            self.incomes = set()  # released values are noisy aggregates; an exact income is judge 2's business
+            self.tokens = self.raw.tokens
+            self.call_times = {t for t in self.raw.call_times if t.second != 0}
+            self.signup_dates = {p.signup_date for p in people}
+            self.hidden_words = ("full_name", "email", "phone")
         elif self.role != "admin":
             raise ValueError(f"no oracle for role {role!r}")
         ipad, opad = pads(key)

@@ -1,6 +1,6 @@
 """A property-based generator of hostile statements over the demo schema, judged by the
-raw-data oracle (tests/oracle.py) for the analyst, the reporter and the partner on both
-backends.
+raw-data oracle (tests/oracle.py) for the analyst, the reporter, the partner and the dp
+dashboard on both backends.
 
 The grammar draws what issue 7 found and its neighbours: CTE names that collide with
 tables, with the proxy's internal names, with backend relations, in mixed case and quoted;
@@ -22,7 +22,9 @@ A finding is:
     `income >= X` just below vs. just above the person's income) and the role must not be
     able to tell the two apart, different outcomes (SQLSTATE, or names and rows), or
     durations more than TIME_SLACK apart. Which pairs must match: for the partner,
-    every pair (it cannot read customers at all); for the analyst, pairs whose person is
+    every pair (it cannot read customers at all); for the dashboard, every pair, comparing
+    SQLSTATEs and column names only (its answers are noisy; its own proxies have a budget no
+    run exhausts); for the analyst, pairs whose person is
     outside its k-filter, or whose predicate tests a value the analyst only sees masked or
     generalized (so it matches nobody in the view), and every income pair (X lies within
     the person's 10,000 bin); for the reporter, pairs where the predicate is used only
@@ -50,6 +52,7 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -59,11 +62,12 @@ from proxy.policy.tokens import reference_token
 from tests.oracle import TEST_KEY, Answer, Client, Oracle, Person, raw_data
 
 BACKENDS = ("proxy", "pg_proxy")
-ROLES = ("analyst", "reporter", "partner")
+ROLES = ("analyst", "reporter", "partner", "dashboard")
 # The CI budget, per role and backend (refusals are cheap; the analyst's answers cost the most,
 # on PostgreSQL most of all: about 0.7 s a statement there today, 0.02 s on DuckDB).
 DEFAULT_EXAMPLES = {("analyst", "proxy"): 30, ("analyst", "pg_proxy"): 12, ("reporter", "proxy"): 100,
-                    ("reporter", "pg_proxy"): 100, ("partner", "proxy"): 60, ("partner", "pg_proxy"): 60}
+                    ("reporter", "pg_proxy"): 100, ("partner", "proxy"): 60, ("partner", "pg_proxy"): 60,
+                    ("dashboard", "proxy"): 80, ("dashboard", "pg_proxy"): 60}
 OVERRIDE = int(os.environ.get("ANONPROXY_FUZZ_EXAMPLES", "0") or 0)
 # A failing run stays bounded too: past this many seconds per role and backend the remaining
 # examples are skipped and the overrun is itself a finding (0: no limit, the default for long runs).
@@ -442,7 +446,7 @@ def cases(draw, pool: list[Single], role: str) -> Case:
         return sql.replace("{Q}", pred.format(a="")).replace("{x}", str(x))
 
     visible = person.customer_id in RAW.analyst_visible
-    if role == "partner":
+    if role in ("partner", "dashboard"):
         strict = True
     elif role == "analyst":
         # A token is in `calls` for everyone (calls has no k-filter): whether a token exists
@@ -491,7 +495,7 @@ def judge(case: Case, role: str, client: Client, oracle: Oracle, outcomes: Count
         found += oracle.judge(a)
     found += _singled_out(answers, case, oracle)
     if len(answers) == 2:
-        found += _pair_differs(answers, case, client, outcomes)
+        found += _pair_differs(answers, case, client, outcomes, shape_only=role == "dashboard")
     return [f"{f}\n      statement: {answers[0].sql}" + (f"\n      twin:      {answers[1].sql}" if len(answers) == 2 else "")
             for f in dict.fromkeys(found)]
 
@@ -506,15 +510,19 @@ def _singled_out(answers: list[Answer], case: Case, oracle: Oracle) -> list[str]
     return found
 
 
-def _pair_differs(answers: list[Answer], case: Case, client: Client, outcomes: Counter | None) -> list[str]:
+def _pair_differs(answers: list[Answer], case: Case, client: Client, outcomes: Counter | None,
+                  shape_only: bool = False) -> list[str]:
     """The pair judge. A difference is rechecked before it is a finding: a statement whose own
     answer changes from run to run (string_agg's order, window ties over binned values) tells
-    nothing by differing from its twin; a time difference must survive the best of three."""
+    nothing by differing from its twin; a time difference must survive the best of three.
+    `shape_only`: dp answers are noisy, so only errors and column names are compared."""
     first, second = answers
     found = []
-    if first.outcome(exact=case.exact) != second.outcome(exact=case.exact):
-        stable = all(client.run(a.sql, watchdog=WATCHDOG).outcome(exact=case.exact) == a.outcome(exact=case.exact)
-                     for a in answers)
+
+    def outcome(a: Answer) -> tuple:
+        return a.outcome(exact=case.exact, shape_only=shape_only)
+    if outcome(first) != outcome(second):
+        stable = all(outcome(client.run(a.sql, watchdog=WATCHDOG)) == outcome(a) for a in answers)
         if not stable:
             if outcomes is not None:
                 outcomes["nondeterministic (pair not judged)"] += 1
@@ -534,7 +542,8 @@ def _describe(a: Answer) -> str:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_generated_statements_leak_nothing(role, backend_name, request, pool, demo_db):
-    server = request.getfixturevalue(backend_name)
+    # the dp login gets proxies of its own, with a budget no run exhausts
+    server = request.getfixturevalue(f"dp_{backend_name}" if role == "dashboard" else backend_name)
     oracle = Oracle(demo_db, role)
     client = Client(server.dsn(role), watchdog=WATCHDOG)
     findings: list[str] = []
@@ -566,6 +575,32 @@ def test_generated_statements_leak_nothing(role, backend_name, request, pool, de
           f"outcomes {dict(outcomes.most_common())}")
     assert not findings, (f"{role} on {backend_name}: {len(findings)} findings in {count[0]} generated statements:\n  "
                           + "\n  ".join(findings[:40]))
+
+
+def _dp_server(directory, db):
+    from tests.integration.conftest import ProxyServer, start_proxy, write_config
+    config = write_config(directory, db)
+    text = config.read_text()
+    assert "budget: {epsilon: 10, period: month}" in text
+    config.write_text(text.replace("budget: {epsilon: 10, period: month}", "budget: {epsilon: 1000000, period: month}"))
+    process, port = start_proxy(config)
+    return ProxyServer("127.0.0.1", port, "demo", process, Path(str(db))), process
+
+
+@pytest.fixture(scope="module")
+def dp_proxy(tmp_path_factory, demo_db):
+    from tests.integration.conftest import stop_proxy
+    server, process = _dp_server(tmp_path_factory.mktemp("dp"), demo_db)
+    yield server
+    stop_proxy(process)
+
+
+@pytest.fixture(scope="module")
+def dp_pg_proxy(tmp_path_factory, pg_demo):
+    from tests.integration.conftest import stop_proxy
+    server, process = _dp_server(tmp_path_factory.mktemp("dppg"), pg_demo.dsn("anonproxy_reader", "demo"))
+    yield server
+    stop_proxy(process)
 
 
 @pytest.fixture(params=BACKENDS)
