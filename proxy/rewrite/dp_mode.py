@@ -408,6 +408,9 @@ class DpPlanner:
         plan = DpPlan(keys, tuple(self.quantities),
                       tuple(self.outputs), threshold, self.contributions, self.ctx.role.k, post.sql(dialect="duckdb"))
         exact = self._exact()
+        for ident in exact.find_all(exp.Identifier):  # as PostgreSQL folds them: a repeat is a repeat
+            if not ident.quoted:                       # however the client spelled its names
+                ident.set("this", ident.this.lower())
         exact.meta["dp_plan"] = plan
         return exact
 

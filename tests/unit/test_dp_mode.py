@@ -120,3 +120,11 @@ def test_a_public_tables_column_is_a_public_domain():
 def test_public_tables_alone_run_as_written():
     q = planned("SELECT region, count(*) FROM cell_towers GROUP BY region")
     assert q.dp is None
+
+
+def test_the_same_question_however_spelled_is_the_same_statement():
+    """The ledger serves repeats by the proxy's SQL for a statement: case and spacing do not count."""
+    a = planned("SELECT count(*) FROM customers c WHERE c.city = 'Riverton'")
+    b = planned("select   COUNT(*)  from Customers C where C.CITY='Riverton'")
+    assert a.sql == b.sql and a.dp == b.dp
+    assert planned("SELECT count(*) FROM customers WHERE city = 'riverton'").sql != a.sql  # values count
