@@ -265,6 +265,10 @@ def _check_roles(c: _Checker, doc: Any) -> dict[str, Role]:
             c.fail(f"{path}.k", f"expected a whole number of people >= 1, got {k!r}")
             k = 1
         tables = _check_role_tables(c, f"{path}.tables", str(mode), body.get("tables", []))
+        for table in (tables or {}).values():
+            if table.public and any(r.bounds is not None for r in table.columns.values()):
+                c.fail(f"{path}.tables.{table.name}", "bounds are declared but no privacy_unit: without one the "
+                       "table is public and read as stored; name the column that identifies a person")
         if tables and any(t.quasi_identifiers for t in tables.values()) and k < 2:
             c.fail(f"{path}.k", "quasi_identifiers are declared, so k must be at least 2")
         timeout = _check_timeout(c, f"{path}.statement_timeout", body.get("statement_timeout"),

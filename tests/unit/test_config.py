@@ -155,3 +155,9 @@ def test_demo_dashboard_is_the_dp_contract():
     assert (calls.privacy_unit, calls.max_contributions) == ("customer_id", 50)
     assert calls.rule("duration_s").bounds == (0, 3600) and calls.rule("cost").bounds == (0, 20)
     assert role.table("cell_towers").public
+
+
+def test_bounds_without_a_privacy_unit_are_a_mistake_not_a_public_table(tmp_path):
+    found = problems(tmp_path, GOOD.replace("mode: raw, tables: [Calls]", "mode: dp, budget: {epsilon: 10}, "
+                                            "tables: {calls: {columns: {cost: {bounds: [0, 20]}}}}"))
+    assert any(p.startswith("roles.analysts.tables.calls: bounds are declared but no privacy_unit") for p in found), found
