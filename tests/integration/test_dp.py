@@ -463,3 +463,30 @@ def test_generated_dp_statements_answer_alike_for_a_person_and_for_nobody(tmp_pa
         stop_proxy(process)
     assert not findings, "\n".join(findings[:30])
     assert answered[0] == DP_EXAMPLES
+
+
+def test_cursors_and_copy_release_through_the_same_ledger(tmp_path, demo_db):
+    """DECLARE/FETCH, psycopg's server-side cursors (portals) and COPY TO STDOUT: each a
+    release with its notice and its charge."""
+    config = write_config(tmp_path, demo_db)
+    process, port = start_proxy(config)
+    d = Dashboard(port)
+    try:
+        d.conn.autocommit = False
+        d.notices.clear()
+        d.conn.execute("DECLARE c CURSOR FOR SELECT region, count(*) FROM customers GROUP BY region")
+        assert d.notices and d.notices[0].startswith("DP: epsilon 0.5 spent")
+        rows = d.conn.execute("FETCH 2 FROM c").fetchall() + d.conn.execute("FETCH ALL FROM c").fetchall()
+        assert [r[0] for r in rows] == REGIONS
+        d.conn.commit()
+        with d.conn.cursor().copy("COPY (SELECT segment, count(*) FROM customers GROUP BY segment) TO STDOUT") as cp:
+            lines = [bytes(r).decode() for r in cp]
+        assert [line.split("\t")[0] for line in lines] == ["consumer", "enterprise", "small_business"]
+        with d.conn.cursor(name="portal") as cur:
+            cur.execute("SELECT gender, avg(annual_income) FROM customers GROUP BY gender")
+            assert [r[0] for r in cur.fetchmany(2) + cur.fetchall()] == ["F", "M", "X"]
+        d.conn.commit()
+        assert spent(config) == 1.5
+    finally:
+        d.close()
+        stop_proxy(process)
