@@ -83,6 +83,25 @@ def _bins(rule: ColumnRule, c: Column, dialect: str) -> exp.Expression:
     return _sql(f"CAST({expr} AS {cast})", c, dialect)
 
 
+def bin_values(rule: ColumnRule, oid: int) -> tuple[int, ...] | None:
+    """Every value whole-number bins can take, when they are finite (explicit edges, or a
+    width between bottom and top): a public domain, known without looking at the data."""
+    if (rule.rule, rule.kind) != ("generalize", "bins") or oid not in INTEGER_OIDS:
+        return None
+    o = rule.options
+    steps = [o.get("width", 1), *o.get("edges", []), o.get("bottom", 0), o.get("top", 0)]
+    if not all(float(x).is_integer() for x in steps):
+        return None
+    if "edges" in o:
+        edges = [int(e) for e in o["edges"] if ("bottom" not in o or e >= o["bottom"])
+                 and ("top" not in o or e <= o["top"])]
+        return tuple(edges)
+    if "bottom" in o and "top" in o:
+        width = int(o["width"])
+        return tuple(range(int(o["bottom"]) // width * width, int(o["top"]) // width * width + 1, width))
+    return None
+
+
 def _age_band(rule: ColumnRule, c: Column, dialect: str) -> exp.Expression:
     bands = rule.options["bands"]
     age = "CAST(date_part('year', age(current_date, CAST({v} AS DATE))) AS INTEGER)"

@@ -20,6 +20,7 @@ from sqlglot import exp
 from proxy.dp.plan import COUNT, SUM, DpPlan, GroupKey, Output, Quantity, grid, sum_sensitivity
 from proxy.errors import SqlError
 from proxy.policy.model import ColumnRule
+from proxy.policy.transforms import bin_values
 from proxy.rewrite.aggregate_grammar import POST_AGGREGATE, Scope, is_aggregate, is_constant, key_operand
 from proxy.rewrite.aggregate_mode import AggregateMode, reads_private
 from proxy.rewrite.context import RewriteContext
@@ -136,22 +137,20 @@ class DpPlanner:
         if set(private) - linked:
             raise unsupported("a join of private tables other than on their privacy unit")
 
+    def _source(self, column: exp.Column) -> Source:
+        """The FROM item a (resolvable, unambiguous) column reference reads."""
+        self.scope.column(column)  # raises for unknown or ambiguous names
+        table = folded(column.args["table"]) if column.args.get("table") else None
+        return next(s for s in self.sources
+                    if (table is None or s.alias == table) and column.name.lower() in (s.relation.columns or {}))
+
     def _unit_alias(self, node: exp.Expression) -> str | None:
         if not isinstance(node, exp.Column) or not self.scope.column(node).unit:
             return None
-        table = folded(node.args["table"]) if node.args.get("table") else None
-        for source in self.sources:
-            if (table is None or source.alias == table) and node.name.lower() in (source.relation.columns or {}):
-                return source.alias
-        return None
+        return self._source(node).alias
 
     def _rule(self, column: exp.Column) -> ColumnRule:
-        self.scope.column(column)  # raises for unknown or ambiguous names
-        table = folded(column.args["table"]) if column.args.get("table") else None
-        for source in self.sources:
-            if (table is None or source.alias == table) and column.name.lower() in (source.relation.columns or {}):
-                return self.ctx.role.table(self.tables[source.alias]).rule(column.name.lower())
-        raise AssertionError(column)
+        return self.ctx.role.table(self.tables[self._source(column).alias]).rule(column.name.lower())
 
     # --- group keys ---------------------------------------------------------------------
 
@@ -174,23 +173,27 @@ class DpPlanner:
         return keys
 
     def _domain(self, key: exp.Expression) -> tuple | None:
-        return self._rule(key).domain if isinstance(key, exp.Column) else None
+        """Declared values, or the finite bins of a generalization."""
+        if not isinstance(key, exp.Column):
+            return None
+        rule = self._rule(key)
+        return rule.domain if rule.domain is not None else bin_values(rule, self._raw_oid(key))
+
+    def _raw_oid(self, column: exp.Column) -> int:
+        return self.ctx.tables[self.tables[self._source(column).alias]][column.name.lower()]
 
     def _domain_sql(self, key: exp.Expression) -> str | None:
         """A raw column of a public table is a public domain too: its distinct values,
         read from the table itself when the answer is released."""
         if not isinstance(key, exp.Column) or self._rule(key).rule != "raw":
             return None
-        table = folded(key.args["table"]) if key.args.get("table") else None
-        for source in self.sources:
-            if (table is None or source.alias == table) and key.name.lower() in (source.relation.columns or {}):
-                if source.relation.kind != PUBLIC:
-                    return None
-                column = exp.column(key.name.lower(), quoted=True)
-                return (exp.select(column).distinct().from_(exp.table_(self.tables[source.alias], quoted=True))
-                        .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
-                        .sql(dialect=self.ctx.dialect))
-        return None
+        source = self._source(key)
+        if source.relation.kind != PUBLIC:
+            return None
+        column = exp.column(key.name.lower(), quoted=True)
+        return (exp.select(column).distinct().from_(exp.table_(self.tables[source.alias], quoted=True))
+                .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+                .sql(dialect=self.ctx.dialect))
 
     def _public(self, key: exp.Expression) -> bool:
         return self._domain(key) is not None or self._domain_sql(key) is not None

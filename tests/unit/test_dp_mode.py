@@ -10,7 +10,7 @@ from proxy.wire import types as pg
 
 TABLES = {
     "customers": {"customer_id": pg.INT4, "full_name": pg.TEXT, "region": pg.TEXT, "city": pg.TEXT,
-                  "annual_income": pg.INT4, "signup_date": pg.DATE},
+                  "annual_income": pg.INT4, "signup_date": pg.DATE, "income_band": pg.INT4},
     "calls": {"call_id": pg.INT8, "customer_id": pg.INT4, "started_at": pg.TIMESTAMP, "duration_s": pg.INT4,
               "cost": pg.NUMERIC, "cell_id": pg.INT4},
     "cell_towers": {"cell_id": pg.INT4, "region": pg.TEXT},
@@ -19,7 +19,8 @@ RAW = ColumnRule("raw")
 CUSTOMERS = TablePolicy("customers", "customer_id", columns={
     "customer_id": ColumnRule("tokenize", "integer"), "full_name": ColumnRule("hide"),
     "region": ColumnRule("raw", domain=("North", "South")), "city": RAW,
-    "annual_income": ColumnRule("raw", bounds=(0.0, 300000.0)), "signup_date": RAW}, max_contributions=1)
+    "annual_income": ColumnRule("raw", bounds=(0.0, 300000.0)), "signup_date": RAW,
+    "income_band": ColumnRule("generalize", "bins", {"width": 50000, "bottom": 0, "top": 200000})}, max_contributions=1)
 CALLS = TablePolicy("calls", "customer_id", columns={
     "customer_id": ColumnRule("tokenize", "integer"), "started_at": RAW, "cell_id": RAW,
     "duration_s": ColumnRule("raw", bounds=(0.0, 3600.0)), "cost": ColumnRule("raw", bounds=(0.0, 20.0))},
@@ -128,3 +129,9 @@ def test_the_same_question_however_spelled_is_the_same_statement():
     b = planned("select   COUNT(*)  from Customers C where C.CITY='Riverton'")
     assert a.sql == b.sql and a.dp == b.dp
     assert planned("SELECT count(*) FROM customers WHERE city = 'riverton'").sql != a.sql  # values count
+
+
+def test_finite_bins_of_a_generalization_are_a_public_domain():
+    q = planned("SELECT income_band, count(*) FROM customers GROUP BY income_band")
+    [key] = q.dp.keys
+    assert key.domain == (0, 50000, 100000, 150000, 200000) and q.dp.threshold_quantity is None

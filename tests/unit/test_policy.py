@@ -210,3 +210,15 @@ def test_schema_check_wants_bounds_on_raw_number_columns():
         "roles.r.tables.customers.columns.birth.bounds: bounds clamp the values dp sums and averages, so they apply "
         "to raw number columns, but 'birth' is time under generalize",
     ]
+
+
+@pytest.mark.parametrize("options,oid,values", [
+    ({"width": 10000, "bottom": 0, "top": 30000}, pg.INT4, (0, 10000, 20000, 30000)),
+    ({"width": 10000, "bottom": 5000, "top": 30000}, pg.INT4, (0, 10000, 20000, 30000)),  # floor(5000/w)*w
+    ({"edges": [0, 18, 65]}, pg.INT4, (0, 18, 65)),
+    ({"width": 10000}, pg.INT4, None),                       # unbounded: no finite domain
+    ({"width": 0.5, "bottom": 0, "top": 2}, pg.FLOAT8, None),  # fractional bins: text forms differ by backend
+])
+def test_bin_values_of_finite_bins(options, oid, values):
+    from proxy.policy.transforms import bin_values
+    assert bin_values(ColumnRule("generalize", "bins", options), oid) == values
