@@ -164,6 +164,8 @@ def test_concurrent_statements_never_overspend(tmp_path, demo_db):
                     result = "answered"
                 except psycopg.errors.ConfigurationLimitExceeded:
                     result = "refused"
+                except psycopg.Error as exc:  # anything else is a finding: keep what it was
+                    result = f"{exc.sqlstate}: {exc}"
                 with lock:
                     outcomes.append(result)
         finally:
@@ -366,6 +368,8 @@ def test_two_proxies_share_one_budget_in_a_postgresql_ledger(tmp_path, demo_db, 
                     result = "answered"
                 except psycopg.errors.ConfigurationLimitExceeded:
                     result = "refused"
+                except psycopg.Error as exc:  # anything else is a finding: keep what it was
+                    result = f"{exc.sqlstate}: {exc}"
                 with lock:
                     outcomes.append(result)
         finally:
