@@ -292,7 +292,8 @@ class SqliteLedger(Ledger):
 
 class PostgresLedger(Ledger):
     """Tables anonproxy_charges and anonproxy_answers, shared by several proxies; a connection
-    per call; each release holds an advisory lock on its (role, period) until it commits."""
+    per thread, reopened when broken; each release holds an advisory lock on its (role,
+    period) until it commits."""
 
     charges, answers, mark = "anonproxy_charges", "anonproxy_answers", "%s"
     SCHEMA_LOCK = 0x616E6F6E70726F78  # one bigint key: separate from the (int4, int4) key space
@@ -300,19 +301,30 @@ class PostgresLedger(Ledger):
     def __init__(self, dsn: str) -> None:
         import psycopg  # only the PostgreSQL option needs it
         self._psycopg, self._dsn = psycopg, dsn
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
         with self._locked("SELECT pg_advisory_xact_lock(%s)", (self.SCHEMA_LOCK,)) as conn:
             for statement in SCHEMA:  # concurrent CREATE IF NOT EXISTS can still collide, hence the lock
                 conn.execute(statement.format(c=self.charges, a=self.answers, serial="BIGSERIAL",
                                               stamp="TIMESTAMPTZ", real="DOUBLE PRECISION"))
 
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._local.conn = self._psycopg.connect(self._dsn, autocommit=True)
+            with self._opened_lock:
+                self._opened.append(conn)
+        return conn
+
     @contextmanager
     def _connection(self) -> Iterator[Any]:
-        with self._psycopg.connect(self._dsn, autocommit=True) as conn:
-            yield conn
+        yield self._conn()
 
     @contextmanager
     def _locked(self, lock: str, keys: tuple[int, ...]) -> Iterator[Any]:
-        with self._psycopg.connect(self._dsn, autocommit=False) as conn:  # commits on a clean exit
+        conn = self._conn()
+        with conn.transaction():  # commits on a clean exit, rolls back on an exception
             conn.execute(lock, keys)
             yield conn
 
@@ -321,7 +333,10 @@ class PostgresLedger(Ledger):
         return self._locked("SELECT pg_advisory_xact_lock(%s, %s)", struct.unpack(">ii", digest))
 
     def close(self) -> None:
-        pass  # no connection outlives a call
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
 
     def __repr__(self) -> str:  # never the DSN: it may carry a password
         info = self._psycopg.conninfo.conninfo_to_dict(self._dsn)
