@@ -1,5 +1,6 @@
-"""One client connection: start-up, authentication, then the simple and extended
-query protocols, with transaction status, prepared statements and portals.
+"""One client connection: start-up, authentication, then the simple query protocol,
+SQL cursors, local commands and transaction status; the extended query protocol
+(prepared statements and portals) is mixed in from extended_query.py.
 
 The codec in `proxy.wire` does the bytes; the rewrite pipeline decides what
 runs; this module only drives the conversation and keeps its state.
@@ -10,18 +11,18 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
 from proxy.catalog.cursor import CatalogCursor
-from proxy.catalog.origins import with_origins
 from proxy.connection_limits import too_many
 from proxy.dp.accuracy import Target
 from proxy.dp.cursor import DpCursor, DpSession
 from proxy.errors import ConnectionClosed, Fatal, SqlError
+from proxy.extended_query import ExtendedQuery
 from proxy.login import log_in
+from proxy.portals import Portal, Prepared, SqlCursor, formats_for, row_description
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import recursion_error
 from proxy.rewrite.pipeline import BackendQuery, CopyOut, DeclareCursor, Planned
@@ -55,35 +56,6 @@ def next_step(rows: int, size: int) -> int:
     return max(1, min(BATCH_ROWS, rows * 8, rows * BATCH_BYTES // max(size, 1)))
 
 
-@dataclass(slots=True)
-class Prepared:
-    sql: str
-    plan: Planned | None  # None for an empty statement
-    param_oids: tuple[int, ...]
-    columns: list[ResultColumn] | None = None  # described lazily
-
-
-@dataclass(slots=True)
-class Portal:
-    statement: Prepared
-    params: list[Any]
-    result_formats: tuple[int, ...]
-    cursor: Cursor | None = None  # open while the portal has rows left
-    columns: list[ResultColumn] | None = None
-    done: bool = False
-    sent: int = 0
-
-
-@dataclass(slots=True)
-class SqlCursor:
-    """A cursor opened by DECLARE and read by FETCH: its own backend cursor."""
-
-    cursor: Cursor
-    columns: list[ResultColumn]
-    binary: bool
-    hold: bool
-    sent: list[int]  # the format the backend formats each column in
-
 CURSOR_ACTIONS = ("fetch", "move", "close_cursor")
 
 
@@ -91,19 +63,6 @@ CURSOR_ACTIONS = ("fetch", "move", "close_cursor")
 class Transaction:
     status: str = "I"  # I idle, T in a block, E failed block
     savepoints: list[str] = field(default_factory=list)
-
-
-def _formats_for(formats: tuple[int, ...], n: int) -> list[int]:
-    try:
-        return m.result_format_codes(formats, n)
-    except ValueError as exc:
-        raise SqlError("08P01", str(exc)) from None
-
-
-def _row_description(columns: Sequence[ResultColumn], formats: Sequence[int]) -> bytes:
-    return m.row_description(
-        [m.Column(c.name, c.type_oid, c.type_size, c.type_modifier, c.table_oid, c.column_number)
-         for c in columns], formats)
 
 
 def _as_bytes(value: str | bytes) -> bytes:
@@ -132,7 +91,7 @@ def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int],
     return out
 
 
-class Session:
+class Session(ExtendedQuery):
     def __init__(self, server: "Server", reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, process_id: int) -> None:
         self.server = server
@@ -449,7 +408,7 @@ class Session:
             self.close_extra_cursor(cursor)
             raise
         self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold,
-                                                _formats_for(declared, len(columns)))
+                                                formats_for(declared, len(columns)))
         self.send(m.command_complete("DECLARE CURSOR"))
 
     def _sql_cursor(self, name: str | None) -> SqlCursor:
@@ -474,9 +433,9 @@ class Session:
                 if cmd.action == "move":
                     count = await self._skip(sc.cursor, limit)
                 else:
-                    fmts = _formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
+                    fmts = formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
                     if describe:
-                        self.send(_row_description(sc.columns, fmts))
+                        self.send(row_description(sc.columns, fmts))
                     count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts,
                                                                           limit=limit, sent=sc.sent)
                     count = limit if count < 0 else count
@@ -597,9 +556,9 @@ class Session:
             async with self.guard(cursor.cancel, started):
                 columns = await self.blocking(cursor.execute, query.sql, params, formats)
                 self.send_cursor_notices(cursor)
-                fmts = _formats_for(formats, len(columns))
+                fmts = formats_for(formats, len(columns))
                 if describe:
-                    self.send(_row_description(await self._labelled(query, columns), fmts))
+                    self.send(row_description(await self._labelled(query, columns), fmts))
                 count = await self._stream(cursor, columns, fmts, limit=0)
         finally:
             self.release_cursor(cursor)
@@ -684,7 +643,7 @@ class Session:
             rows = ([(self.settings.get(cmd.name or ""),)] if action == "show"
                     else self.settings.items())
             if describe:
-                self.send(_row_description(columns, ()))
+                self.send(row_description(columns, ()))
             for row in rows:
                 self.send(m.data_row([v.encode() for v in row]))
         elif action == "begin":
@@ -731,182 +690,6 @@ class Session:
                 raise SqlError("26000", f'prepared statement "{cmd.name}" does not exist')
         self.send(m.command_complete(cmd.tag))
 
-    # --- extended query -----------------------------------------------------
-
-    async def extended(self, msg: m.FrontendMessage) -> None:
-        if isinstance(msg, m.Parse):
-            await self._parse(msg)
-        elif isinstance(msg, m.Bind):
-            self._bind(msg)
-        elif isinstance(msg, m.Describe):
-            await self._describe(msg)
-        elif isinstance(msg, m.Execute):
-            await self._execute(msg)
-        elif isinstance(msg, m.Close):
-            if msg.kind == "S":
-                self.prepared.pop(msg.name, None)
-            elif (portal := self.portals.pop(msg.name, None)) is not None:
-                self._close_portal_cursor(portal)
-            self.send(m.close_complete())
-
-    async def _parse(self, msg: m.Parse) -> None:
-        if not msg.name:
-            self.prepared.pop("", None)  # as in PostgreSQL: gone even if this Parse fails
-        elif msg.name in self.prepared:
-            raise SqlError("42P05", f'prepared statement "{msg.name}" already exists')
-        elif len(self.prepared) >= self.server.limits.max_prepared_statements:
-            raise too_many("prepared statements in this session", self.server.limits.max_prepared_statements,
-                           "limits.max_prepared_statements", "Close (DEALLOCATE) statements no longer needed.")
-        planned = await self.plan(msg.sql, msg.param_oids)
-        if len(planned) > 1:
-            raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
-        plan = planned[0] if planned else None
-        if isinstance(plan, (DeclareCursor, CopyOut)):
-            oids = plan.query.param_oids
-        else:
-            oids = plan.param_oids if isinstance(plan, BackendQuery) else msg.param_oids
-        self.prepared[msg.name] = Prepared(msg.sql, plan, tuple(oids))
-        self.send(m.parse_complete())
-
-    def _bind(self, msg: m.Bind) -> None:
-        stmt = self.prepared.get(msg.statement)
-        if stmt is None:
-            raise SqlError("26000", f'prepared statement "{msg.statement}" does not exist')
-        if msg.portal and msg.portal in self.portals:
-            raise SqlError("42P03", f'cursor "{msg.portal}" already exists')
-        if len(msg.params) != len(stmt.param_oids):
-            raise SqlError("08P01", f"bind message supplies {len(msg.params)} parameters, "
-                                    f"but prepared statement \"{msg.statement}\" requires {len(stmt.param_oids)}")
-        formats = _formats_for(msg.param_formats, len(msg.params))
-        params = [_decode_param(raw, oid, fmt, i + 1)
-                  for i, (raw, oid, fmt) in enumerate(zip(msg.params, stmt.param_oids, formats))]
-        old = self.portals.pop(msg.portal, None)
-        if old is not None:
-            self._close_portal_cursor(old)
-        elif len(self.portals) >= self.server.limits.max_portals:
-            raise too_many("portals in this session", self.server.limits.max_portals, "limits.max_portals",
-                           "Close portals no longer needed, or Sync to end the implicit transaction.")
-        self.portals[msg.portal] = Portal(stmt, params, msg.result_formats)
-        self.send(m.bind_complete())
-
-    async def _describe(self, msg: m.Describe) -> None:
-        if msg.kind == "S":
-            stmt = self.prepared.get(msg.name)
-            if stmt is None:
-                raise SqlError("26000", f'prepared statement "{msg.name}" does not exist')
-            self.send(m.parameter_description(stmt.param_oids))
-            columns = await self._statement_columns(stmt)
-            self.send(_row_description(columns, ()) if columns else m.no_data())
-            return
-        if msg.name not in self.portals and msg.name in self.sql_cursors:
-            # A DECLAREd cursor is a portal too: drivers describe it by name (psycopg does).
-            sc = self.sql_cursors[msg.name]
-            self.send(_row_description(sc.columns, _formats_for((1,) if sc.binary else (), len(sc.columns))))
-            return
-        portal = self._portal(msg.name)
-        columns = await self._portal_columns(portal)
-        if columns:
-            self.send(_row_description(columns, _formats_for(portal.result_formats, len(columns))))
-        else:
-            self.send(m.no_data())
-
-    async def _statement_columns(self, stmt: Prepared) -> list[ResultColumn]:
-        if not isinstance(stmt.plan, BackendQuery):
-            return self._local_columns(stmt.plan)  # a FETCH's columns follow its cursor: not cached
-        if stmt.columns is None:
-            catalog = stmt.plan.catalog
-            cursor = await (self.catalog_cursor(stmt.plan) if catalog else self.session_cursor())
-            cursor = self.dp_cursor(stmt.plan, cursor)
-            params = [None] * len(stmt.param_oids)
-            try:
-                async with self.guard(cursor.cancel):
-                    columns = await self.blocking(cursor.describe, stmt.plan.sql, params)
-            finally:
-                if catalog:
-                    self.release_cursor(cursor)
-                elif isinstance(cursor, DpCursor):
-                    cursor.close()
-            stmt.columns = await self._labelled(stmt.plan, columns)
-        return stmt.columns
-
-    async def _labelled(self, query: BackendQuery, columns: list[ResultColumn]) -> list[ResultColumn]:
-        """Columns read straight from a stored table carry its OID and column number in
-        the role's catalog (built on first need), as PostgreSQL's RowDescription does."""
-        if not any(origin is not None for origin in query.origins):
-            return columns
-        store = await self.blocking(self.server.catalogs.get, self.ctx)
-        return with_origins(columns, query.origins, store.tables)
-
-    def _local_columns(self, plan: Planned | None) -> list[ResultColumn]:
-        if isinstance(plan, LocalCommand) and plan.action == "show":
-            return [ResultColumn((plan.name or "").lower(), pg.TEXT, -1)]
-        if isinstance(plan, LocalCommand) and plan.action == "show_all":
-            return [ResultColumn(n, pg.TEXT, -1) for n in ("name", "setting", "description")]
-        if isinstance(plan, LocalCommand) and plan.action == "fetch" and plan.name in self.sql_cursors:
-            return self.sql_cursors[plan.name].columns
-        return []
-
-    def _portal(self, name: str) -> Portal:
-        portal = self.portals.get(name)
-        if portal is None:
-            raise SqlError("34000", f'portal "{name}" does not exist')
-        return portal
-
-    async def _portal_columns(self, portal: Portal) -> list[ResultColumn]:
-        """Start the portal's query (once) and return its result columns."""
-        plan = portal.statement.plan
-        if not isinstance(plan, BackendQuery):
-            return self._local_columns(plan)
-        if portal.columns is None:
-            self._check_not_failed(plan)
-            cursor = self.dp_cursor(plan, await self.acquire_cursor(plan))
-            portal.cursor = cursor
-            async with self.guard(cursor.cancel):
-                columns = await self.blocking(cursor.execute, plan.sql, portal.params, portal.result_formats)
-                self.send_cursor_notices(cursor)
-            portal.columns = await self._labelled(plan, columns)
-        return portal.columns
-
-    async def _execute(self, msg: m.Execute) -> None:
-        portal = self._portal(msg.portal)
-        plan = portal.statement.plan
-        if plan is None:
-            self.send(m.empty_query_response())
-            return
-        self._check_not_failed(plan)
-        if isinstance(plan, (LocalCommand, DeclareCursor, CopyOut)):
-            if portal.done:
-                self.send(m.command_complete(plan.tag if isinstance(plan, LocalCommand)
-                                             else "COPY 0" if isinstance(plan, CopyOut) else "DECLARE CURSOR"))
-                return
-            portal.done = True
-            await self.run_planned(plan, portal.params, portal.result_formats, describe=False)
-            return
-        if portal.done:
-            self.send(m.command_complete("SELECT 0"))
-            return
-        try:
-            columns = await self._portal_columns(portal)
-            assert portal.cursor is not None
-            async with self.guard(portal.cursor.cancel):
-                count = await self._stream(portal.cursor, columns,
-                                           _formats_for(portal.result_formats, len(columns)),
-                                           limit=max(msg.max_rows, 0))
-        except BackendError:
-            self._close_portal_cursor(portal)
-            raise
-        if count < 0:
-            portal.sent += msg.max_rows
-            self.send(m.portal_suspended())
-            return
-        portal.done = True
-        self._close_portal_cursor(portal)
-        self.send(m.command_complete(f"SELECT {portal.sent + count}"))
-
-    def _close_portal_cursor(self, portal: Portal) -> None:
-        cursor, portal.cursor = portal.cursor, None
-        if cursor is not None:
-            self.release_cursor(cursor)
 
 
 def _is_extended(msg: m.FrontendMessage) -> bool:
@@ -944,18 +727,3 @@ def _fetch_batch(cursor: Cursor, limit: int, step: int, encode: Callable[[list[t
         if size >= BATCH_BYTES or (running is not None and running.reason is not None):
             break
     return b"".join(parts), n, step, False
-
-
-def _decode_param(raw: bytes | None, oid: int, fmt: int, number: int) -> Any:
-    try:
-        return pg.decode_value(raw, oid, fmt == 1)
-    except UnicodeDecodeError as exc:
-        raise SqlError("22021", f'invalid byte sequence for encoding "UTF8": 0x{exc.object[exc.start]:02x}') from None
-    except (ValueError, ArithmeticError, IndexError, struct.error) as exc:
-        kind = pg.pg_type(oid)
-        if fmt == 1:  # PostgreSQL's words: too few bytes for the type, or bytes left over
-            if raw is not None and 0 < len(raw) < kind.size:
-                raise SqlError("08P01", "insufficient data left in message") from None
-            raise SqlError("22P03", f"incorrect binary data format in bind parameter {number}") from None
-        name = kind.name
-        raise SqlError("22P02", f"invalid input for parameter ${number} of type {name}: {exc}") from None
