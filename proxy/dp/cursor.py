@@ -155,9 +155,10 @@ class DpCursor:
         return self._post
 
 
-def statement_fingerprint(role: str, sql: str, params: Sequence[Any], epsilon: float, delta: float) -> str:
-    """The normalized statement (the proxy's own SQL for it), its parameters and its cost."""
-    text = json.dumps([role, sql, [repr(p) for p in params], repr(epsilon), repr(delta)])
+def statement_fingerprint(role: str, sql: str, params: Sequence[Any], cost: float | str, delta: float) -> str:
+    """The normalized statement (the proxy's own SQL for it), its parameters and its cost (an epsilon, or an
+    accuracy target: the epsilon it chose is then part of the answer)."""
+    text = json.dumps([role, sql, [repr(p) for p in params], repr(cost), repr(delta)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -227,7 +228,9 @@ def notice_text(plan: DpPlan, answer: dict, charged: bool, spent: float, budget:
         values = [abs(vals[j]) for _, vals in answer["rows"]]
         typical = statistics.median(values) if values else 0.0
         bound = answer["bounds"][j]
-        if output.kind == "avg" and answer["rows"]:
+        if output.kind == "avg" and not answer["rows"]:
+            continue  # an average's error depends on the count it divides by: no group, no figure
+        if output.kind == "avg":
             counts = [n[output.quantities[1]] for n in answer["noisy"]]
             eps = plan.epsilon_each(answer.get("main_epsilon", answer["epsilon"]))
             bound = average_bound(output, plan, eps, statistics.median(counts), typical)
