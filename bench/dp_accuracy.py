@@ -38,14 +38,15 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]  # /work/main
 HERE = ROOT / "bench" / "dp"
 DATA = HERE / "data"
-CONFIG = HERE / "pums.yaml"
+CONFIG = HERE / "pums.yaml"  # the policy, without users
+RUN_CONFIG = HERE / "pums.run.yaml"  # written per run: CONFIG plus a login with a fresh password
 DB = DATA / "pums.duckdb"
 KEY = DATA / "bench-token.key"
 LEDGER = DATA / "ledger.sqlite"
@@ -475,8 +476,22 @@ def run_smartnoise(runs: int) -> dict[str, Any]:
 NOTICE = re.compile(r"^DP: epsilon ([0-9.eE+-]+) spent")
 
 
+def write_run_config() -> str:
+    """CONFIG plus a user `bench` whose password is new for this run (never stored; its
+    SCRAM verifier made by `anonproxy passwd`), as RUN_CONFIG, mode 0600. Returns the password."""
+    password = secrets.token_urlsafe(24)
+    verifier = subprocess.run([str(PROXY_PYTHON), "-m", "proxy.cli", "passwd"], input=password + "\n",
+                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    old = os.umask(0o077)
+    try:
+        RUN_CONFIG.write_text(CONFIG.read_text() + f'\nusers:\n  bench: {{role: bench, password: "{verifier}"}}\n')
+    finally:
+        os.umask(old)
+    return password
+
+
 class Anonproxy:
-    """The proxy as a subprocess (the project's venv) on bench/dp/pums.yaml, a
+    """The proxy as a subprocess (the project's venv) on bench/dp/pums.yaml (and a login made per run), a
     fresh ledger per run, psycopg 3 as the client. Each release is a distinct
     statement (`WHERE age >= -i`, always true on bounds [0, 100]) because an
     identical statement is answered from the ledger, identical and uncharged.
@@ -494,8 +509,9 @@ class Anonproxy:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        password = write_run_config()
         self.log = open(DATA / "proxy.log", "w")
-        self.proc = subprocess.Popen([str(PROXY_PYTHON), "-m", "proxy.cli", "serve", "--config", str(CONFIG),
+        self.proc = subprocess.Popen([str(PROXY_PYTHON), "-m", "proxy.cli", "serve", "--config", str(RUN_CONFIG),
                                       "--listen", f"127.0.0.1:{self.port}"], cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(300):
@@ -508,7 +524,8 @@ class Anonproxy:
                 time.sleep(0.05)
         else:
             raise RuntimeError("proxy did not start")
-        self.conn = psycopg.connect(f"postgresql://bench:bench@127.0.0.1:{self.port}/pums", autocommit=True)
+        self.conn = psycopg.connect(host="127.0.0.1", port=self.port, dbname="pums", user="bench",
+                                    password=password, autocommit=True)
         self.notices: list[str] = []
         self.conn.add_notice_handler(lambda d: self.notices.append(d.message_primary or ""))
         self.epsilon: float | None = None

@@ -147,35 +147,47 @@ def test_past_the_budget_a_statement_is_refused_and_costs_nothing(tmp_path, demo
         stop_proxy(process)
 
 
+def hammer(ports: list[int], sessions: int, statements: int = 3) -> tuple[list[str], list[str]]:
+    """`sessions` connections at once (spread over the proxies' ports), each asking its own
+    `statements` distinct statements: every outcome ("answered", "refused", or any other
+    error kept as SQLSTATE and text, a finding), and the statements answered."""
+    outcomes: list[str] = []
+    answered: list[str] = []
+    lock = threading.Lock()
+
+    def session(i: int) -> None:
+        d = Dashboard(ports[i % len(ports)])
+        try:
+            for j in range(statements):
+                sql = f"SELECT count(*) FROM customers WHERE annual_income > {1000 * i + j}"
+                try:
+                    d.ask(sql)
+                    result = "answered"
+                except psycopg.errors.ConfigurationLimitExceeded:
+                    result = "refused"
+                except psycopg.Error as exc:
+                    result = f"{exc.sqlstate}: {exc}"
+                with lock:
+                    outcomes.append(result)
+                    if result == "answered":
+                        answered.append(sql)
+        finally:
+            d.close()
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return outcomes, answered
+
+
 def test_concurrent_statements_never_overspend(tmp_path, demo_db):
     """20 connections, each asking its own statements at once: exactly budget / epsilon
     answers, every other statement refused, and the ledger at its total, not past it."""
     config = with_budget(write_config(tmp_path, demo_db), 5)
     process, port = start_proxy(config)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def hammer(i: int) -> None:
-        d = Dashboard(port)
-        try:
-            for j in range(3):
-                try:
-                    d.ask(f"SELECT count(*) FROM customers WHERE annual_income > {1000 * i + j}")
-                    result = "answered"
-                except psycopg.errors.ConfigurationLimitExceeded:
-                    result = "refused"
-                except psycopg.Error as exc:  # anything else is a finding: keep what it was
-                    result = f"{exc.sqlstate}: {exc}"
-                with lock:
-                    outcomes.append(result)
-        finally:
-            d.close()
     try:
-        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        outcomes, _ = hammer([port], sessions=20)
         assert outcomes.count("answered") == 10 and outcomes.count("refused") == 50, outcomes
         assert spent(config) == 5.0
     finally:
@@ -356,34 +368,8 @@ def test_two_proxies_share_one_budget_in_a_postgresql_ledger(tmp_path, demo_db, 
         (tmp_path / name).mkdir()
         configs.append(with_budget(write_config(tmp_path / name, demo_db, extra=f'ledger: "{dsn}"'), 5))
     servers = [start_proxy(c) for c in configs]
-    outcomes: list[str] = []
-    answered: list[str] = []
-    lock = threading.Lock()
-
-    def hammer(i: int) -> None:
-        d = Dashboard(servers[i % 2][1])
-        try:
-            for j in range(3):
-                sql = f"SELECT count(*) FROM customers WHERE annual_income > {1000 * i + j}"
-                try:
-                    d.ask(sql)
-                    result = "answered"
-                    with lock:
-                        answered.append(sql)
-                except psycopg.errors.ConfigurationLimitExceeded:
-                    result = "refused"
-                except psycopg.Error as exc:  # anything else is a finding: keep what it was
-                    result = f"{exc.sqlstate}: {exc}"
-                with lock:
-                    outcomes.append(result)
-        finally:
-            d.close()
     try:
-        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        outcomes, answered = hammer([port for _, port in servers], sessions=10)
         assert outcomes.count("answered") == 10 and outcomes.count("refused") == 20, outcomes
         assert spent(configs[0]) == spent(configs[1]) == 5.0
         # a statement answered (through either proxy) is a free repeat through both

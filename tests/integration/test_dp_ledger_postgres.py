@@ -3,32 +3,25 @@ repeats served uncharged, overspending refused, concurrent releases (threads, an
 two ledgers on one database) never jointly overspend."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
 import pytest
 
 from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, PostgresLedger, open_ledger
+from tests.at_once import at_once
 
 UTC = timezone.utc
 NOV = BudgetPeriod("month").current(datetime(2026, 11, 23, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
-def dsn():
-    """A throwaway server with a database of its own for the ledger; stopped at the end."""
-    from tests import pg_server
-    try:
-        server = pg_server.start()
-    except pg_server.CannotStart as exc:
-        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
-    try:
-        import psycopg
-        with psycopg.connect(server.dsn(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE ledger")
-        yield server.dsn(dbname="ledger")
-    finally:
-        server.stop()
+def dsn(pg_demo):
+    """A database of its own for the ledger, on the suite's throwaway server."""
+    import psycopg
+    with psycopg.connect(pg_demo.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ledger")
+        conn.execute("CREATE DATABASE ledger")
+    return pg_demo.dsn(dbname="ledger")
 
 
 @pytest.fixture
@@ -79,20 +72,7 @@ def test_overspend_is_refused_and_writes_nothing(ledger):
 
 
 def test_threads_never_jointly_overspend(ledger):
-    start, results = threading.Barrier(20), []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            results.append(release(ledger, "threads", f"fp{i}", epsilon=1.0).charged)
-        except BudgetExceeded as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(20, lambda i: release(ledger, "threads", f"fp{i}", epsilon=1.0).charged, BudgetExceeded)
     assert results.count(True) == 10
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 10
     assert ledger.spent("threads", NOV.key) == 10.0
@@ -100,20 +80,10 @@ def test_threads_never_jointly_overspend(ledger):
 
 def test_two_proxies_share_one_budget(dsn):
     """Two ledgers (as two proxies would hold) releasing at once, twins included."""
-    ledgers, start, results = [open_ledger(dsn), open_ledger(dsn)], threading.Barrier(16), []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:  # pairs of threads ask the same statement through different proxies
-            results.append(release(ledgers[i % 2], "shared", f"fp{i // 2}", epsilon=1.5, answer=f'{{"i": {i}}}'))
-        except BudgetExceeded as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    ledgers = [open_ledger(dsn), open_ledger(dsn)]
+    # pairs of threads ask the same statement through different proxies
+    results = at_once(16, lambda i: release(ledgers[i % 2], "shared", f"fp{i // 2}", epsilon=1.5,
+                                            answer=f'{{"i": {i}}}'), BudgetExceeded)
     charged = [r for r in results if not isinstance(r, BudgetExceeded) and r.charged]
     assert len(charged) == 6  # 6 x 1.5 == 9 fits in 10, a seventh would not
     assert ledgers[0].spent("shared", NOV.key) == 9.0

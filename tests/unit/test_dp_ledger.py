@@ -6,13 +6,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, Charge, Ledger, Period, SqliteLedger, open_ledger
+from tests.at_once import at_once
 
 UTC = timezone.utc
 NOV = BudgetPeriod("month").current(datetime(2026, 11, 23, 15, 30, tzinfo=UTC))
@@ -223,20 +223,7 @@ def test_file_is_created_private(tmp_path):
 # --- concurrency -----------------------------------------------------------------
 
 def test_threads_never_jointly_overspend(ledger):
-    start, results = threading.Barrier(20), []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            results.append(release(ledger, f"fp{i}", epsilon=1.0).charged)
-        except BudgetExceeded as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(20, lambda i: release(ledger, f"fp{i}", epsilon=1.0).charged, BudgetExceeded)
     assert results.count(True) == 10
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 10
     assert ledger.spent("analyst", NOV.key) == 10.0
@@ -244,17 +231,7 @@ def test_threads_never_jointly_overspend(ledger):
 
 
 def test_concurrent_twins_release_one_answer(ledger):
-    start, results = threading.Barrier(8), []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        results.append(release(ledger, "same", epsilon=1.0, answer=f'{{"noise": {i}}}'))
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(8, lambda i: release(ledger, "same", epsilon=1.0, answer=f'{{"noise": {i}}}'))
     assert [r.charged for r in results].count(True) == 1
     assert len({r.answer for r in results}) == 1  # every twin sends the one answer that was charged
     assert ledger.spent("analyst", NOV.key) == 1.0
