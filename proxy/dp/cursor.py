@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import duckdb
 
 from proxy.backends.base import BackendError, Cursor, ResultColumn
-from proxy.backends.duckdb import DuckDBCursor
+from proxy.backends.duckdb import DuckDBCursor, pg_column
 from proxy.dp.accuracy import PROBE_EPSILON, Target, TargetUnreachable, choose
 from proxy.dp.ledger import BudgetExceeded, BudgetPeriod, Ledger, Period
 from proxy.dp.plan import DpPlan
@@ -34,6 +34,10 @@ _DUCK_TYPES = {pg.INT2: "SMALLINT", pg.INT4: "INTEGER", pg.INT8: "BIGINT", pg.FL
 _post_db = duckdb.connect(":memory:")  # post-processing reads only the VALUES it is given
 _post_lock = threading.Lock()
 _post_shapes: dict[str, list[tuple[str, str]]] = {}  # result shapes by SQL text (DuckDBCursor bounds its size)
+# Group keys of these types are picked in Python when no post-processing statement is needed: their
+# stored text reads back as the value the post-processing statement's CAST would give.
+_KEY_VALUES = {pg.INT2: int, pg.INT4: int, pg.INT8: int, pg.TEXT: str, pg.VARCHAR: str, pg.BOOL: lambda t: t == "t",
+               pg.DATE: dt.date.fromisoformat, pg.TIMESTAMP: dt.datetime.fromisoformat}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class DpCursor:
         self._plan = plan
         self._session = session
         self._post: DuckDBCursor | None = None
+        self._picked: list[tuple[Any, ...]] | None = None  # rows picked in Python (see picked_rows)
         self.notices: list[str] = []
 
     # --- the Cursor interface ---------------------------------------------------------
@@ -93,10 +98,17 @@ class DpCursor:
             raise BackendError(decoded["refused"], "53400", detail=_spent_detail(decoded, charged),
                                hint="Relax the target, or ask for a larger max_epsilon.")
         self.notices = [notice_text(self._plan, decoded, charged, spent, s.budget, period)]
+        picked = picked_rows(self._plan, decoded["key_oids"], decoded["rows"])
+        if picked is not None:
+            columns, self._picked = picked
+            return columns
         sql, values = post_sql(self._plan, decoded["key_oids"], decoded["rows"])
         return self._post_cursor().execute(sql, values, formats)
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]:
+        if self._picked is not None:
+            rows, self._picked = self._picked[:n], self._picked[n:]
+            return rows
         assert self._post is not None
         return self._post.fetch(n)
 
@@ -175,6 +187,26 @@ def _spent_detail(answer: dict, charged: bool) -> str:
         return "Nothing was spent."
     verb = "spent" if charged else "was spent when this was first asked"
     return f"Sizing the answer from a noisy count {verb}: epsilon {answer['epsilon']:g}."
+
+
+def picked_rows(plan: DpPlan, key_oids: Sequence[int],
+                rows: Sequence[Sequence[Any]]) -> tuple[list[ResultColumn], list[tuple[Any, ...]]] | None:
+    """The released rows with the client's columns picked in Python, as the post-processing
+    statement would give them (same names, types and values), when that statement would only
+    pick columns: a millisecond or two less per answer. None where it is needed."""
+    if plan.layout is None or any(oid not in _KEY_VALUES for oid in key_oids):
+        return None
+    types = [_DUCK_TYPES.get(oid, "VARCHAR") for oid in key_oids]
+    types += ["BIGINT" if o.integer else "DOUBLE" for o in plan.outputs]
+    casts = [_KEY_VALUES[oid] for oid in key_oids] + [int if o.integer else float for o in plan.outputs]
+    picked = []
+    try:  # a key whose text Python reads differently (a BC date, year 10000) takes the statement's way
+        for keys, values in rows:
+            cells = [None if v is None else cast(v) for v, cast in zip([*keys, *values], casts)]
+            picked.append(tuple(cells[i] for _, i in plan.layout))
+    except ValueError:
+        return None
+    return [pg_column(name, types[i]) for name, i in plan.layout], picked
 
 
 def post_sql(plan: DpPlan, key_oids: Sequence[int], rows: Sequence[Sequence[Any]]) -> tuple[str, list[str | None]]:

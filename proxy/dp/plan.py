@@ -56,6 +56,9 @@ class DpPlan:
     contributions: int  # rows one person keeps
     k: int  # the role's k: no group is released by threshold below it
     post_sql: str  # DuckDB SQL over __r(g0.., a0..): the client's projections, HAVING, ORDER BY, LIMIT
+    # When post_sql only picks and names columns (no HAVING, ORDER BY, LIMIT or expression): each
+    # output's name and its position in (g0.., a0..), so the proxy can pick them itself.
+    layout: tuple[tuple[str, int], ...] | None = None
 
     @property
     def by_domain(self) -> bool:

@@ -348,6 +348,19 @@ class DpPlanner:
                 post.set(arg, node.copy())
         return post
 
+    def _layout(self, post: exp.Select) -> tuple[tuple[str, int], ...] | None:
+        """Each output's name and released column, when the post-processing does nothing else."""
+        if any(post.args.get(arg) for arg in ("where", "order", "limit", "offset")):
+            return None
+        layout = []
+        for p in post.expressions:
+            column = p.this if isinstance(p, exp.Alias) else None
+            if not isinstance(column, exp.Column) or column.table != "__r":
+                return None
+            kind, index = column.name[0], int(column.name[1:])
+            layout.append((p.alias, index if kind == "g" else len(self.keys) + index))
+        return tuple(layout)
+
     # --- the backend statement ----------------------------------------------------------------
 
     def _person(self) -> exp.Column:
@@ -408,8 +421,8 @@ class DpPlanner:
             if threshold is None:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
         keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
-        plan = DpPlan(keys, tuple(self.quantities),
-                      tuple(self.outputs), threshold, self.contributions, self.ctx.role.k, post.sql(dialect="duckdb"))
+        plan = DpPlan(keys, tuple(self.quantities), tuple(self.outputs), threshold, self.contributions,
+                      self.ctx.role.k, post.sql(dialect="duckdb"), self._layout(post))
         exact = self._exact()
         for ident in exact.find_all(exp.Identifier):  # as PostgreSQL folds them: a repeat is a repeat
             if not ident.quoted:                       # however the client spelled its names

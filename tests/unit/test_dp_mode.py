@@ -135,3 +135,52 @@ def test_finite_bins_of_a_generalization_are_a_public_domain():
     q = planned("SELECT income_band, count(*) FROM customers GROUP BY income_band")
     [key] = q.dp.keys
     assert key.domain == (0, 50000, 100000, 150000, 200000) and q.dp.threshold_quantity is None
+
+
+
+KEY_SAMPLES = {pg.TEXT: ["North", "it's", None], pg.DATE: ["2020-02-29", "1999-12-31", None],
+               pg.TIMESTAMP: ["2020-02-01 00:00:00", "2021-07-01 12:30:00.5", None], pg.INT4: ["7", "-3", None]}
+
+
+@pytest.mark.parametrize("text,key_oids,picked", [
+    ("SELECT count(*) FROM customers", [], True),
+    ("SELECT region, city AS c, avg(annual_income) AS mean, count(*) FROM customers GROUP BY region, city",
+     [pg.TEXT, pg.TEXT], True),
+    ("SELECT count(*), signup_date FROM customers GROUP BY signup_date", [pg.DATE], True),
+    ("SELECT date_trunc('month', started_at) AS m, sum(duration_s), sum(cost) FROM calls GROUP BY 1",
+     [pg.TIMESTAMP], True),
+    ("SELECT income_band, count(*) FROM customers GROUP BY income_band", [pg.INT4], True),
+    ("SELECT region, count(*) FROM customers GROUP BY region HAVING count(*) > 2", [pg.TEXT], False),
+    ("SELECT region, count(*) AS n FROM customers GROUP BY region ORDER BY n DESC LIMIT 1", [pg.TEXT], False),
+    ("SELECT count(*) + 1 FROM customers", [], False),
+])
+def test_answers_picked_in_python_are_the_post_processing_statements_byte_for_byte(text, key_oids, picked):
+    """Where post-processing only picks and names columns, the proxy does it without a
+    statement: the columns (names, types) and every value on the wire, in text and in
+    binary, must be exactly what the statement gives."""
+    import duckdb
+
+    from proxy.backends.duckdb import DuckDBCursor
+    from proxy.dp.cursor import picked_rows, post_sql
+    from proxy.session import column_encoders
+
+    plan = planned(text).dp
+    assert (plan.layout is not None) is picked
+    rows = [[[KEY_SAMPLES[o][i] for o in key_oids],
+             [None if i == 2 and not o.integer else (7 + i if o.integer else 12.25 * i - 0.1) for o in plan.outputs]]
+            for i in range(3 if key_oids else 1)]
+    got = picked_rows(plan, key_oids, rows)
+    if not picked:
+        assert got is None
+        return
+    for formats in ([0] * len(plan.layout), [1] * len(plan.layout)):
+        cursor = DuckDBCursor(duckdb.connect(":memory:"), {})
+        columns = cursor.execute(*post_sql(plan, key_oids, rows), formats)
+        expected = [[e(v) if v is not None else None for e, v in zip(column_encoders(columns, formats), r)]
+                    for r in cursor.fetch(100)]
+        got_columns, got_rows = got
+        assert [(c.name, c.type_oid, c.type_size) for c in got_columns] == \
+            [(c.name, c.type_oid, c.type_size) for c in columns]
+        assert [[e(v) if v is not None else None for e, v in zip(column_encoders(got_columns, formats), r)]
+                for r in got_rows] == expected
+        assert len(expected) == len(rows)
