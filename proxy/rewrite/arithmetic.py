@@ -23,8 +23,11 @@ def _interval(node: exp.Expression) -> bool:
 
 
 def postgres_division(tree: exp.Expression, ctx: RewriteContext) -> exp.Expression:
-    if ctx.dialect != "duckdb":
-        return tree
+    return duckdb_division(tree) if ctx.dialect == "duckdb" else tree
+
+
+def duckdb_division(tree: exp.Expression) -> exp.Expression:
+    """Every `/` of a tree that DuckDB runs as DuckDB's `//`, intervals aside."""
     for node in list(tree.find_all(exp.Div)):
         if not (_interval(node.this) or _interval(node.expression)):
             node.replace(exp.IntDiv(this=node.this, expression=node.expression))

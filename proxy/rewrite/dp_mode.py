@@ -23,6 +23,7 @@ from proxy.policy.model import ColumnRule
 from proxy.policy.transforms import bin_values
 from proxy.rewrite.aggregate_grammar import POST_AGGREGATE, Scope, is_aggregate, is_constant, key_operand
 from proxy.rewrite.aggregate_mode import AggregateMode, reads_private
+from proxy.rewrite.arithmetic import duckdb_division
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.policy_views import PERSON
 from proxy.rewrite.relations import PRIVATE, PUBLIC, Source, refuse, stored_relation
@@ -422,7 +423,7 @@ class DpPlanner:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
         keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
         plan = DpPlan(keys, tuple(self.quantities), tuple(self.outputs), threshold, self.contributions,
-                      self.ctx.role.k, post.sql(dialect="duckdb"), self._layout(post))
+                      self.ctx.role.k, duckdb_division(post).sql(dialect="duckdb"), self._layout(post))
         exact = self._exact()
         for ident in exact.find_all(exp.Identifier):  # as PostgreSQL folds them: a repeat is a repeat
             if not ident.quoted:                       # however the client spelled its names

@@ -184,3 +184,24 @@ def test_answers_picked_in_python_are_the_post_processing_statements_byte_for_by
         assert [[e(v) if v is not None else None for e, v in zip(column_encoders(got_columns, formats), r)]
                 for r in got_rows] == expected
         assert len(expected) == len(rows)
+
+
+def test_division_over_released_values_is_postgresqls():
+    """HAVING, ORDER BY and projections over released values run in DuckDB, with PostgreSQL's
+    `/`: integer division for integers, and an error on zero (22012), never inf."""
+    import duckdb
+
+    from proxy.backends.base import BackendError
+    from proxy.backends.duckdb import DuckDBCursor
+    from proxy.dp.cursor import post_sql
+
+    rows = [[["North"], [7]], [["South"], [9]]]
+    half = planned("SELECT region, count(*) / 2 AS half FROM customers GROUP BY region ORDER BY 2").dp
+    cursor = DuckDBCursor(duckdb.connect(":memory:"), {})
+    cursor.execute(*post_sql(half, [pg.TEXT], rows))
+    assert cursor.fetch(10) == [("North", "3"), ("South", "4")]  # text format, rendered by DuckDB
+    by_zero = planned("SELECT region, count(*) FROM customers GROUP BY region ORDER BY count(*) / 0").dp
+    with pytest.raises(BackendError) as caught:
+        cursor.execute(*post_sql(by_zero, [pg.TEXT], rows))
+        cursor.fetch(10)
+    assert caught.value.sqlstate == "22012"
