@@ -554,6 +554,25 @@ class Anonproxy:
         values = {("" if len(r) == 1 else str(r[0])): (None if r[-1] is None else float(r[-1])) for r in rows}
         return Release(values, sum(spent) if spent else float("nan"), 0.0, seconds)
 
+    def prepared(self, q: Query, runs: int) -> Release:
+        """A release through a prepared statement (the varying bound sent as a parameter):
+        the plan comes from the proxy's plan cache, and the release is still a fresh one
+        (new noise, a new charge)."""
+        import psycopg
+
+        self.counter += 1
+        try:
+            self.set_epsilon(1.0)
+            self.notices.clear()
+            t = time.perf_counter()
+            self.conn.execute(q.sql.format(where=f"WHERE {q.pred} >= %s "), (-self.counter,), prepare=True).fetchall()
+            seconds = time.perf_counter() - t
+        except psycopg.Error as exc:
+            self.epsilon = None
+            return Release(None, 0.0, error=f"{exc.sqlstate or '?'} {str(exc).splitlines()[0][:90]}")
+        spent = sum(float(m.group(1)) for n in self.notices if (m := NOTICE.match(n)))
+        return Release({}, spent, 0.0, seconds)
+
     def repeat(self, q: Query, runs: int) -> str:
         """The latency of a statement already released, sent again: answered from the
         ledger (identical, uncharged). Told apart from a fresh release's latency."""
@@ -789,6 +808,7 @@ def main() -> None:
                                   else {q.name: Cell(error=proxy_error) for q in QUERIES})
             results[key] = table
         repeat = proxy.repeat(QUERIES[0], runs) if proxy is not None else proxy_error
+        prepared = {q.name: [proxy.prepared(q, runs) for _ in range(runs)] for q in QUERIES} if proxy else {}
     finally:
         if proxy is not None:
             proxy.close()
@@ -801,6 +821,17 @@ def main() -> None:
     for key, (title, eps_of) in settings.items():
         print_setting(title, results[key], eps_of)
     print(f"\nanonproxy, `{QUERIES[0].proxy_sql(0)}` with one constant sent again and again: {repeat}")
+    if prepared:
+        print("\nanonproxy, median release latency in ms: a distinct statement each time (planned each time, "
+              "as in the tables above) against a prepared statement with the bound as a parameter (planned once; "
+              "each execution a fresh release, charged)")
+        rows = []
+        for q in QUERIES:
+            ok = [r.seconds for r in prepared[q.name] if not r.error]
+            errors = {r.error for r in prepared[q.name] if r.error}
+            rows.append([q.name, fmt(results["equal"]["anonproxy"][q.name].ms, ".2f"),
+                         fmt(statistics.median(ok) * 1e3, ".2f") if ok else f"n/a ({next(iter(errors))})"])
+        _table(["query", "distinct statement", "prepared statement"], rows)
     print(f"\ntotal time {time.time() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
