@@ -299,14 +299,15 @@ class DpPlanner:
     def _released(self, node: exp.Expression) -> exp.Expression:
         """The node with aggregates and group keys replaced by the released columns."""
         keys = {k.sql(): i for i, k in enumerate(self.keys)}
+        key_types = {type(k) for k in self.keys}  # only a node of a key's type can be that key
 
         def replace(n: exp.Expression) -> exp.Expression:
-            if n.sql() in keys:
-                return exp.column(f"g{keys[n.sql()]}", table="__r")
+            if type(n) in key_types and (text := n.sql()) in keys:
+                return exp.column(f"g{keys[text]}", table="__r")
             if is_aggregate(n):
                 return exp.column(f"a{self._output(n)}", table="__r")
             return n
-        out = node.copy().transform(replace)
+        out = node.transform(replace)  # transform copies
         for n in out.walk():
             if isinstance(n, exp.Column) and n.table != "__r":
                 raise SqlError("42803", f'column "{n.name}" must appear in the GROUP BY clause or be used in an '
