@@ -205,7 +205,7 @@ def error_expr(draw, a: str, s: Single) -> str:
         f"CAST(CASE WHEN {{P}} THEN {a}city ELSE '1' END AS int)",
         "CAST(CASE WHEN {P} THEN 99999999999 ELSE 1 END AS int)",
         "CAST(sqrt(CASE WHEN {P} THEN -1 ELSE 1 END) AS int)",
-        "CAST(extract(year FROM CAST(CASE WHEN {P} THEN 'nope' ELSE '2020-01-01' END AS date)) AS int)",
+        "CAST(extract(day FROM CAST(CASE WHEN {P} THEN 'nope' ELSE '2020-01-01' END AS date)) AS int)",  # 1, not 2020: n x 2020 can equal an income
         f"{a}annual_income / ({a}annual_income - {s.person.annual_income})",
         f"CAST({a}city AS int)",
         f"1 / ({a}annual_income - {a}annual_income)",
