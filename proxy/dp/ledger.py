@@ -135,7 +135,7 @@ def _validate(epsilon: float, delta: float, total: float) -> None:
 class Ledger(ABC):
     """The SQL both backends share; each supplies connections, its lock and its types."""
 
-    charges, answers, mark = "charges", "answers", "?"
+    charges, answers, totals, mark = "charges", "answers", "spent", "?"
 
     @abstractmethod
     def _connection(self) -> AbstractContextManager[Any]: ...  # a connection for reads
@@ -150,7 +150,7 @@ class Ledger(ABC):
         return _utc(value)
 
     def _run(self, conn: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return conn.execute(sql.format(c=self.charges, a=self.answers).replace("?", self.mark), params)
+        return conn.execute(sql.format(c=self.charges, a=self.answers, s=self.totals).replace("?", self.mark), params)
 
     def _stored(self, conn: Any, role: str, period: str, fingerprint: str) -> str | None:
         row = self._run(conn, "SELECT answer FROM {a} WHERE role = ? AND period = ? AND fingerprint = ?",
@@ -158,8 +158,10 @@ class Ledger(ABC):
         return None if row is None else row[0]
 
     def _spent(self, conn: Any, role: str, period: str) -> float:
-        sql = "SELECT COALESCE(SUM(epsilon), 0) FROM {c} WHERE role = ? AND period = ?"
-        return float(self._run(conn, sql, (role, period)).fetchone()[0])
+        """The running total, kept beside the charges: summing them would grow with every
+        release of the period (2 ms a read at 20,000 charges, several reads a release)."""
+        row = self._run(conn, "SELECT epsilon FROM {s} WHERE role = ? AND period = ?", (role, period)).fetchone()
+        return 0.0 if row is None else float(row[0])
 
     def stored(self, role: str, period: str, fingerprint: str) -> str | None:
         """The answer released earlier in this period for this statement, or None."""
@@ -194,6 +196,8 @@ class Ledger(ABC):
                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (at, role, login, period.key, fingerprint, epsilon, delta))
                 self._run(conn, "INSERT INTO {a} (role, period, fingerprint, answer, at) VALUES (?, ?, ?, ?, ?)",
                           (role, period.key, fingerprint, answer, at))
+                self._run(conn, "INSERT INTO {s} (role, period, epsilon) VALUES (?, ?, ?) ON CONFLICT (role, period) "
+                          "DO UPDATE SET epsilon = {s}.epsilon + excluded.epsilon", (role, period.key, epsilon))
                 result = Release(answer, True, epsilon, self._spent(conn, role, period.key), total, period.resets)
         return result  # only now, after the commit
 
@@ -230,6 +234,11 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {a} (role TEXT NOT NULL, period TEXT NOT NULL, fingerprint TEXT NOT NULL, "
     "answer TEXT NOT NULL, at {stamp} NOT NULL, PRIMARY KEY (role, period, fingerprint))",
     "CREATE INDEX IF NOT EXISTS {c}_role_period ON {c} (role, period)",
+    "CREATE TABLE IF NOT EXISTS {s} (role TEXT NOT NULL, period TEXT NOT NULL, epsilon {real} NOT NULL, "
+    "PRIMARY KEY (role, period))",
+    # A ledger written before the running totals existed: each period's total from its charges, once.
+    "INSERT INTO {s} (role, period, epsilon) SELECT role, period, SUM(epsilon) FROM {c} WHERE true "
+    "GROUP BY role, period ON CONFLICT (role, period) DO NOTHING",
 )
 
 
@@ -242,7 +251,8 @@ class SqliteLedger(Ledger):
         self._local, self._all, self._lock, self._closed = threading.local(), [], threading.Lock(), False
         with self._transaction("", "") as conn:
             for statement in SCHEMA:
-                conn.execute(statement.format(c="charges", a="answers", serial="INTEGER", stamp="TEXT", real="REAL"))
+                conn.execute(statement.format(c="charges", a="answers", s="spent", serial="INTEGER", stamp="TEXT",
+                                              real="REAL"))
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -291,11 +301,11 @@ class SqliteLedger(Ledger):
 
 
 class PostgresLedger(Ledger):
-    """Tables anonproxy_charges and anonproxy_answers, shared by several proxies; a connection
+    """Tables anonproxy_charges, anonproxy_answers and anonproxy_spent, shared by several proxies; a connection
     per thread, reopened when broken; each release holds an advisory lock on its (role,
     period) until it commits."""
 
-    charges, answers, mark = "anonproxy_charges", "anonproxy_answers", "%s"
+    charges, answers, totals, mark = "anonproxy_charges", "anonproxy_answers", "anonproxy_spent", "%s"
     SCHEMA_LOCK = 0x616E6F6E70726F78  # one bigint key: separate from the (int4, int4) key space
 
     def __init__(self, dsn: str) -> None:
@@ -306,7 +316,7 @@ class PostgresLedger(Ledger):
         self._opened_lock = threading.Lock()
         with self._locked("SELECT pg_advisory_xact_lock(%s)", (self.SCHEMA_LOCK,)) as conn:
             for statement in SCHEMA:  # concurrent CREATE IF NOT EXISTS can still collide, hence the lock
-                conn.execute(statement.format(c=self.charges, a=self.answers, serial="BIGSERIAL",
+                conn.execute(statement.format(c=self.charges, a=self.answers, s=self.totals, serial="BIGSERIAL",
                                               stamp="TIMESTAMPTZ", real="DOUBLE PRECISION"))
 
     def _conn(self) -> Any:

@@ -42,7 +42,7 @@ def test_tables_are_created_once_and_prefixed(dsn, ledger):
         pass
     with psycopg.connect(dsn) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert {"anonproxy_charges", "anonproxy_answers"} <= tables
+    assert {"anonproxy_charges", "anonproxy_answers", "anonproxy_spent"} <= tables
     assert "127.0.0.1" in repr(ledger) and "postgresql://" not in repr(ledger)
 
 

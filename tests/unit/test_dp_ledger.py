@@ -191,6 +191,25 @@ def test_reopened_ledger_has_the_same_spent(tmp_path):
         assert len(ledger.history()) == 5
 
 
+def test_a_ledger_from_before_running_totals_gets_them_from_its_charges(tmp_path):
+    """The spent total is kept beside the charges (summing them grew with every release);
+    a ledger written without that table gets it from its charges when opened."""
+    import sqlite3
+    path = tmp_path / "ledger.sqlite"
+    with open_ledger(path) as ledger:
+        for i in range(4):
+            release(ledger, f"fp{i}", epsilon=0.5)
+        release(ledger, "dec", epsilon=0.25, period=DEC)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE spent")
+    with open_ledger(path) as ledger:
+        assert ledger.spent("analyst", NOV.key) == 2.0 and ledger.spent("analyst", DEC.key) == 0.25
+        release(ledger, "fp4", epsilon=0.5)
+        assert ledger.spent("analyst", NOV.key) == 2.5 == sum(c.epsilon for c in ledger.history() if c.period == NOV.key)
+    with open_ledger(path) as ledger:  # opened again: nothing counted twice
+        assert ledger.spent("analyst", NOV.key) == 2.5
+
+
 def _release_then_die(path: str) -> None:
     ledger = open_ledger(path)
     release(ledger, "fp-crash", epsilon=3.0, answer='{"n": 7}')
@@ -264,5 +283,5 @@ def test_processes_never_jointly_overspend(tmp_path):
         assert worker.exitcode == 0
     assert sum(c for c, _ in counts) == 40 and sum(r for _, r in counts) == 40  # 40 x 0.25 == 10
     with open_ledger(Path(path)) as ledger:
-        assert ledger.spent("analyst", NOV.key) == 10.0
+        assert ledger.spent("analyst", NOV.key) == 10.0 == sum(c.epsilon for c in ledger.history())
         assert len(ledger.history()) == 40
