@@ -126,6 +126,39 @@ def test_prepared_statements_with_parameters_are_released_too(served):
         d.close()
 
 
+def test_binary_results_carry_the_same_answer_with_its_types(served):
+    """A client reading binary results (asyncpg does by default) gets the stored answer
+    with its PostgreSQL types: text keys, timestamp keys, bigint counts and sums, float8
+    averages; the same values as a text-format client reading the repeat."""
+    import asyncio
+    import datetime as dt
+
+    import asyncpg
+
+    config, port = served
+    statements = ["SELECT region, count(*), sum(annual_income), avg(annual_income) FROM customers GROUP BY region",
+                  "SELECT date_trunc('month', started_at) AS m, count(*) FROM calls WHERE started_at < '2024-04-01' "
+                  "GROUP BY 1 HAVING count(*) > 0 ORDER BY 1"]
+
+    async def binary() -> list[list[tuple]]:
+        conn = await asyncpg.connect(f"postgresql://dashboard:dashboard-pw@127.0.0.1:{port}/demo")
+        try:
+            return [[tuple(r) for r in await conn.fetch(sql)] for sql in statements]
+        finally:
+            await conn.close()
+    by_region, by_month = asyncio.run(binary())
+    assert [r[0] for r in by_region] == REGIONS
+    assert all(type(n) is int and type(total) is int and type(mean) is float for _, n, total, mean in by_region)
+    assert by_month and all(type(m) is dt.datetime and type(n) is int for m, n in by_month)
+    d = Dashboard(port)
+    try:
+        assert d.ask(statements[0]) == [(r, n, total, pytest.approx(mean)) for r, n, total, mean in by_region]
+        assert d.ask(statements[1]) == by_month
+    finally:
+        d.close()
+    assert spent(config) == 1.0  # each released once: the text-format client got the stored answers
+
+
 def test_past_the_budget_a_statement_is_refused_and_costs_nothing(tmp_path, demo_db):
     config = with_budget(write_config(tmp_path, demo_db), 1.2)
     process, port = start_proxy(config)
