@@ -16,7 +16,7 @@ from proxy.config import Config, ConfigError, User
 from proxy.connection_limits import ConnectionLimits
 from proxy.dp.ledger import Ledger, open_ledger
 from proxy.errors import Fatal
-from proxy.event_loop import QuietExceptionHandler, raise_open_file_limit
+from proxy.event_loop import QuietExceptionHandler, raise_open_file_limit, share_the_interpreter
 from proxy.policy.schema_check import check_roles
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import set_limits
@@ -104,6 +104,7 @@ class Server:
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         raise_open_file_limit()
+        share_the_interpreter()
         asyncio.get_running_loop().set_exception_handler(QuietExceptionHandler())
         self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
         if self.watchdog is not None:
