@@ -12,7 +12,7 @@ import yaml
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "data" / "client_queries"
                          / "duckgres_client_compat_queries.yaml").read_text())
-ROLES = ("admin", "analyst", "reporter", "partner")
+ROLES = ("admin", "analyst", "reporter", "partner", "dashboard")
 # Names a restricted role's catalog must never show: a hidden column, DuckDB's own
 # schemas and databases, the proxy's internal names, the backend's login.
 HIDDEN = ("full_name", "anonproxy_reader", "__anonproxy", "duckdb", "'main'", "'temp'", "'system'")

@@ -26,6 +26,7 @@ def server(request):
     ("analyst", ["calls", "cell_towers", "customers"]),
     ("reporter", ["calls", "cell_towers", "customers"]),
     ("partner", ["cell_towers"]),
+    ("dashboard", ["calls", "cell_towers", "customers"]),
 ])
 def test_dt_lists_exactly_the_role_tables(server, user, tables):
     rows = [line.split("|") for line in psql(server, user, r"\dt").splitlines()]
@@ -44,7 +45,7 @@ def test_admin_sees_every_column(server):
     assert "full_name" in names
 
 
-@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "partner"])
+@pytest.mark.parametrize("user", ["admin", "analyst", "reporter", "partner", "dashboard"])
 def test_nothing_hidden_in_any_output(server, user):
     out = "".join(psql(server, user, c) for c in (r"\dt", r"\dn", r"\l", r"\d cell_towers"))
     assert "public|pg_database_owner" in out and f"demo|{user}|UTF8" in out
@@ -75,7 +76,7 @@ ESCAPES = ["SELECT relname FROM pg_class, read_text('/etc/hostname')",
 
 
 @pytest.mark.parametrize("sql", ESCAPES)
-@pytest.mark.parametrize("user", ["analyst", "partner"])
+@pytest.mark.parametrize("user", ["analyst", "partner", "dashboard"])
 def test_a_catalog_statement_reaches_nothing_but_the_catalog(server, user, sql):
     """Catalog statements run on a DuckDB store: DuckDB's file readers and system
     functions must not be reachable through them."""
@@ -87,7 +88,8 @@ def test_a_catalog_statement_reaches_nothing_but_the_catalog(server, user, sql):
 
 
 
-@pytest.mark.parametrize("user, id_type", [("admin", "integer"), ("analyst", "bigint"), ("reporter", "bigint")])
+@pytest.mark.parametrize("user, id_type", [("admin", "integer"), ("analyst", "bigint"), ("reporter", "bigint"),
+                                           ("dashboard", "bigint")])
 def test_the_declared_primary_key_is_shown_where_the_role_receives_it_one_to_one(server, user, id_type):
     """customer_id is raw for admin and tokenized for the others: still one-to-one, still the key."""
     out = subprocess.run(["psql", "-X", server.dsn(user), "-c", r"\d customers"],
