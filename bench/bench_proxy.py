@@ -4,6 +4,9 @@
    simple protocol) against the same query on DuckDB in-process.
 2. Rows per second streaming a 1,000,000-row result through the proxy to
    psycopg (text and binary) against DuckDB's own fetch of the same rows.
+3. The small query while another session's 1 MB statement is being planned
+   (seconds of pure Python in a worker thread): what one client's heavy
+   statement costs everyone else.
 
 Usage: python bench/bench_proxy.py [--db examples/data/demo.duckdb] [--runs 2000]
 Prints a table and the ratios; it is not a test and fails on no number.
@@ -18,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +77,26 @@ def start_proxy(db: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
     raise SystemExit("proxy did not start")
 
 
+def beside_heavy_planning(dsn: str, conn: psycopg.Connection, runs: int = 40) -> list[float]:
+    """The small query's latency while another session plans a 1 MB statement."""
+    heavy = psycopg.connect(dsn, autocommit=True)
+    sql = "SELECT count(*) FROM cell_towers WHERE cell_id IN (" + ",".join(["1"] * 500_000) + ")"
+    worker = threading.Thread(target=lambda: heavy.execute(sql).fetchall())
+    worker.start()
+    time.sleep(0.3)  # its planning under way
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        conn.execute(SMALL, prepare=True).fetchall()
+        out.append(time.perf_counter() - t)
+    busy = worker.is_alive()
+    worker.join()
+    heavy.close()
+    if not busy:
+        raise SystemExit("the heavy statement finished before the small queries: not measured beside it")
+    return out
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's high-water resident memory (Linux), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -124,6 +148,7 @@ def main() -> None:
                 n = stream_rows(conn, binary)
                 streams["binary" if binary else "text"] = (n, time.perf_counter() - t)
             rss_after = peak_rss_mb(proc.pid)
+            contended = beside_heavy_planning(dsn, conn)
             conn.close()
         finally:
             proc.terminate()
@@ -145,6 +170,10 @@ def main() -> None:
         print(f"  {'proxy -> psycopg ' + name:38s} {rate:12,.0f} rows/s  "
               f"ratio {rate / (direct_rows / direct_s):.2f} of in-process")
     print(f"  proxy peak RSS {rss_before:.0f} MiB before streaming, {rss_after:.0f} MiB after")
+    idle = statistics.median(results["proxy, psycopg extended (prepared)"])
+    print(f"\nsmall query ({len(contended)} runs) while another session's 1 MB statement is being planned")
+    print(f"  proxy, psycopg extended (prepared)     median {statistics.median(contended) * 1e3:7.3f} ms  "
+          f"max {max(contended) * 1e3:7.3f} ms  x{statistics.median(contended) / idle:6.1f} vs the same query idle")
 
 
 if __name__ == "__main__":
