@@ -25,7 +25,7 @@ def raise_open_file_limit() -> None:
 # Planning is pure Python in worker threads; a session's SELECT 1 needs the GIL a few dozen
 # times (loop, worker, loop), so beside a statement that plans for seconds each hand-over
 # waited up to 5 ms: a median of 97 ms, up to 360. At 0.5 ms: a median of 16 ms, at most
-# 170 (the rest is the planner's garbage collections); small queries and streaming unchanged.
+# 170 (the rest most likely the planner's garbage collections); small queries and streaming unchanged.
 SWITCH_INTERVAL = 0.0005
 
 
