@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -54,12 +55,12 @@ def timed(fn, runs: int) -> list[float]:
     return out
 
 
-def start_proxy(db: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_proxy(db: Path, workdir: Path, password: str) -> tuple[subprocess.Popen, int]:
     config = workdir / "bench.yaml"
     config.write_text(yaml.safe_dump({
         "database": "bench",
         "backend": {"type": "duckdb", "path": str(db)},
-        "users": {"bench": {"role": "admin", "password": str(make_verifier("bench"))}},
+        "users": {"bench": {"role": "admin", "password": str(make_verifier(password))}},
         "roles": {"admin": {"mode": "raw", "tables": "*"}},
     }))
     with socket.socket() as s:
@@ -124,9 +125,10 @@ def main() -> None:
 
     direct = duckdb.connect(str(args.db), read_only=True)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port = start_proxy(args.db.resolve(), Path(tmp))
+        password = secrets.token_urlsafe(24)  # a throwaway login, new each run, never written down
+        proc, port = start_proxy(args.db.resolve(), Path(tmp), password)
         try:
-            dsn = f"postgresql://bench:bench@127.0.0.1:{port}/bench"
+            dsn = f"postgresql://bench:{password}@127.0.0.1:{port}/bench"
             conn = psycopg.connect(dsn, autocommit=True)
             results = {
                 "duckdb in-process": timed(lambda: direct.execute(SMALL).fetchall(), args.runs),
