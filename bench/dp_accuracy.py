@@ -134,7 +134,10 @@ def build() -> None:
     if DB.exists():
         DB.unlink()
     con = duckdb.connect(str(DB))
-    con.execute(f"""CREATE TABLE pums AS SELECT
+    # pid is the primary key: one row per person, as in the CSV (the proxy then samples nothing).
+    con.execute("""CREATE TABLE pums (pid INTEGER PRIMARY KEY, age INTEGER, sex INTEGER, educ INTEGER,
+        race INTEGER, income INTEGER, married INTEGER)""")
+    con.execute(f"""INSERT INTO pums SELECT
         CAST(pid AS INTEGER) AS pid, CAST(age AS INTEGER) AS age, CAST(sex AS INTEGER) AS sex,
         CAST(educ AS INTEGER) AS educ, CAST(race AS INTEGER) AS race,
         CAST(income AS INTEGER) AS income, CAST(married AS INTEGER) AS married
@@ -152,6 +155,18 @@ def build() -> None:
             os.umask(old)
         print(f"wrote a new tokenization key {KEY.relative_to(ROOT)} (mode 0600)")
     KEY.chmod(0o600)
+
+
+def _keyed(path: Path) -> bool:
+    """Whether the file is this build's: pums with its primary key (older builds had none)."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return bool(con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'pums' "
+                                "AND constraint_type = 'PRIMARY KEY'").fetchone()[0])
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------- data and truth
@@ -773,7 +788,7 @@ def main() -> None:
     parser.add_argument("--no-proxy", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every cell here")
     args = parser.parse_args()
-    if args.command == "build" or not DB.exists() or not KEY.exists():
+    if args.command == "build" or not DB.exists() or not KEY.exists() or not _keyed(DB):
         build()
         if args.command == "build":
             return

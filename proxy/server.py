@@ -100,7 +100,8 @@ class Server:
         return RewriteContext(role=self.config.roles[user.role], user=user.name,
                               database=self.config.database, tables=self.backend.table_columns(),
                               dialect=self.backend.name, setting=settings.get, backend_pid=pid,
-                              token_key=self.config.token_key, views=self._views)
+                              token_key=self.config.token_key, views=self._views,
+                              fixed_keys=self.backend.primary_keys() if self.backend.schema_fixed else {})
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         raise_open_file_limit()

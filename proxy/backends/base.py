@@ -58,6 +58,9 @@ class Cursor(Protocol):
 
 class Backend(Protocol):
     name: str
+    # True when no one can change the schema while the proxy runs (a DuckDB file opened
+    # read-only: a writer cannot take its lock), so declared keys hold for the server's life.
+    schema_fixed: bool
 
     def cursor(self) -> Cursor: ...
 

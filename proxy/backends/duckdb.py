@@ -221,6 +221,7 @@ class DuckDBCursor:
 
 class DuckDBBackend:
     name = "duckdb"
+    schema_fixed = True  # opened read-only: DuckDB's file lock keeps every writer out
 
     def __init__(self, path: Path, *, memory_limit: int = 0, threads: int = 0,
                  temp_directory: Path | None = None, max_temp_directory_size: int = 0) -> None:

@@ -139,6 +139,7 @@ def _numeric_typmod(d: Any) -> int:
 
 class PostgresBackend:
     name = "postgres"
+    schema_fixed = False  # a primary key read at start may be dropped while the proxy runs
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn

@@ -59,6 +59,9 @@ class DpPlan:
     # When post_sql only picks and names columns (no HAVING, ORDER BY, LIMIT or expression): each
     # output's name and its position in (g0.., a0..), so the proxy can pick them itself.
     layout: tuple[tuple[str, int], ...] | None = None
+    # "table.column": the privacy unit is the only table's primary key, so each person has one
+    # row and the backend statement samples nothing (contributions is then 1).
+    unit_key: str | None = None
 
     @property
     def by_domain(self) -> bool:
@@ -110,8 +113,10 @@ def sum_sensitivity(bounds: tuple[float, float], centre: float, resolution: floa
 def describe(plan: DpPlan, epsilon: float, delta: float) -> list[str]:
     """The plan's costs, in words, before anything runs (anonproxy explain)."""
     eps = plan.epsilon_each(epsilon)
-    lines = [f"dp: each person keeps at most {plan.contributions} row(s), a random sample drawn per statement; "
-             f"summed values are clamped to their bounds",
+    rows = (f"each person has one row ({plan.unit_key} is the primary key), so none is sampled away"
+            if plan.unit_key else
+            f"each person keeps at most {plan.contributions} row(s), a random sample drawn per statement")
+    lines = [f"dp: {rows}; summed values are clamped to their bounds",
              f"dp: epsilon {epsilon:g} per statement (the role's default; SET anonproxy.epsilon changes it), "
              f"split over {len(plan.quantities)} noisy quantities: {eps:.4g} each (two-sided geometric noise)"]
     for i, q in enumerate(plan.quantities):

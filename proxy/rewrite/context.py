@@ -21,6 +21,8 @@ class RewriteContext:
     token_key: bytes | None = field(default=None, repr=False)
     # Built policy views, by (role, table, dialect): shared by every session of a server.
     views: dict[tuple[str, str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    # Primary keys that hold for the server's life (Backend.schema_fixed): table -> columns.
+    fixed_keys: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     # `anonproxy explain` passes a list here: passes append (section, line) per decision.
     trace: list[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 

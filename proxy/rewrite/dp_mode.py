@@ -56,8 +56,9 @@ class DpPlanner:
         self.select = self._single_select(tree)
         self.sources, self.tables = self._sources()
         self.scope = Scope(self.sources)
-        self.contributions = max(ctx.role.table(self.tables[s.alias]).max_contributions
-                                 for s in self.sources if s.relation.kind == PRIVATE)
+        self.unit_key = self._unit_key()
+        self.contributions = 1 if self.unit_key else max(ctx.role.table(self.tables[s.alias]).max_contributions
+                                                         for s in self.sources if s.relation.kind == PRIVATE)
         self.quantities: list[Quantity] = []
         self.quantity_keys: dict[tuple, int] = {}
         self.values: list[exp.Expression] = []  # per-row values the quantities read: __v0, ...
@@ -103,6 +104,19 @@ class DpPlanner:
             sources.append(Source(alias, stored_relation(name, self.ctx)))
             tables[alias] = name
         return sources, tables
+
+    def _unit_key(self) -> str | None:
+        """"table.column" when the statement reads one table, whose privacy unit is its primary
+        key for the server's life: each person then has one row, so there is nothing to sample
+        away and each adds at most one row, whatever max_contributions allows. A join could
+        repeat a row, so only a single table qualifies."""
+        if len(self.sources) != 1 or self.sources[0].relation.kind != PRIVATE:
+            return None
+        table = self.tables[self.sources[0].alias]
+        unit = self.ctx.role.table(table).privacy_unit
+        if unit is None or self.ctx.fixed_keys.get(table) != (unit.lower(),):
+            return None
+        return f"{table}.{unit.lower()}"
 
     # --- checks ------------------------------------------------------------------------
 
@@ -370,14 +384,16 @@ class DpPlanner:
         return exp.column(PERSON, table=first.alias)
 
     def _rows(self) -> exp.Select:
-        """The final pre-aggregation relation: keys, the person, the values, and a random
-        number per row (the contribution bound keeps each person's m first rows in its order)."""
+        """The final pre-aggregation relation: keys, the person, the values, and (unless each
+        person has one row) a random number per row: the contribution bound keeps each
+        person's m first rows in its order."""
         person = self._person()
         rows = self.select.copy()
         for arg in ("group", "having", "order", "limit", "offset"):
             rows.set(arg, None)
+        draw = [] if self.unit_key else [exp.alias_(exp.func("random"), "__rand")]
         rows.set("expressions", [exp.alias_(k.copy(), f"__g{i}") for i, k in enumerate(self.keys)]
-                 + [exp.alias_(person, "__pu"), exp.alias_(exp.func("random"), "__rand")]
+                 + [exp.alias_(person, "__pu"), *draw]
                  + [exp.alias_(v, f"__v{i}") for i, v in enumerate(self.values)])
         return rows
 
@@ -405,8 +421,12 @@ class DpPlanner:
         # (a noisy count, charged): never otherwise.
         parts.append(exp.alias_(exp.Count(this=exp.Star()), "__n"))
         groups = [exp.column(f"__g{i}") for i in range(len(self.keys))]
-        exact = exp.select(*[g.copy() for g in groups], *parts).from_(self._ranked().subquery(BOUNDED)).where(
-            exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)))
+        exact = exp.select(*[g.copy() for g in groups], *parts)
+        if self.unit_key:
+            exact = exact.from_(self._rows().subquery(BOUNDED))
+        else:
+            exact = exact.from_(self._ranked().subquery(BOUNDED)).where(
+                exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)))
         return exact.group_by(*groups) if groups else exact
 
     def build(self) -> exp.Select:
@@ -424,7 +444,8 @@ class DpPlanner:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
         keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
         plan = DpPlan(keys, tuple(self.quantities), tuple(self.outputs), threshold, self.contributions,
-                      self.ctx.role.k, duckdb_division(post).sql(dialect="duckdb"), self._layout(post))
+                      self.ctx.role.k, duckdb_division(post).sql(dialect="duckdb"), self._layout(post),
+                      self.unit_key)
         exact = self._exact()
         for ident in exact.find_all(exp.Identifier):  # as PostgreSQL folds them: a repeat is a repeat
             if not ident.quoted:                       # however the client spelled its names

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 
@@ -108,6 +111,29 @@ def test_epsilon_is_set_per_session_within_the_roles_limit(served):
         d.ask("SELECT sum(duration_s) FROM calls")
         assert d.notices[0].startswith("DP: epsilon 1.5 spent; budget 8.5 of 10 left")
         assert spent(config) == 1.5
+    finally:
+        d.close()
+
+
+def test_one_row_per_person_is_relied_on_only_where_the_key_cannot_change(served, request, demo_db):
+    """customers.customer_id is the primary key on both backends. The DuckDB file is opened
+    read-only, so the key holds while the proxy runs and nothing is sampled; on PostgreSQL
+    the key could be dropped under the proxy, so each person's rows are still sampled."""
+    config, port = served
+    out = subprocess.run([sys.executable, "-m", "proxy.cli", "explain", "--config", str(config), "--user",
+                          "dashboard", "SELECT count(*) FROM customers"], capture_output=True, text=True,
+                         check=True).stdout
+    if request.node.callspec.params["served"] == "duckdb":
+        assert "each person has one row (customers.customer_id is the primary key)" in out
+        assert "ROW_NUMBER" not in out and "RANDOM" not in out
+    else:
+        assert "each person keeps at most 1 row(s), a random sample" in out and "ROW_NUMBER" in out
+    d = Dashboard(port)
+    try:
+        [(n,)] = d.ask("SELECT count(*) FROM customers")
+        with duckdb.connect(str(demo_db), read_only=True) as con:
+            [(true,)] = con.execute("SELECT count(*) FROM customers").fetchall()
+        assert abs(n - true) <= 30, (n, true)  # the 95% error is ±6; past 30: about 2 in 10 million
     finally:
         d.close()
 

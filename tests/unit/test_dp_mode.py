@@ -29,9 +29,9 @@ ROLE = Role("dashboard", "dp", {"customers": CUSTOMERS, "calls": CALLS, "cell_to
             k=5, budget=Budget(10.0, "month", 0.5, 2.0, 1e-6))
 
 
-def planned(text: str):
-    ctx = RewriteContext(role=ROLE, user="dashboard", database="demo", tables=TABLES, dialect="duckdb",
-                         setting=lambda n: "", token_key=b"k" * 32)
+def planned(text: str, role: Role = ROLE, fixed_keys: dict | None = None):
+    ctx = RewriteContext(role=role, user="dashboard", database="demo", tables=TABLES, dialect="duckdb",
+                         setting=lambda n: "", token_key=b"k" * 32, fixed_keys=fixed_keys or {})
     [q] = plan(text, ctx)
     return q
 
@@ -68,6 +68,37 @@ def test_a_count_costs_what_one_person_can_add():
     [rows] = q.dp.quantities
     assert (rows.kind, rows.sensitivity) == ("count", 1) and q.dp.threshold_quantity is None
     assert "__rn <= 1" in q.sql and "RANDOM()" in q.sql
+
+
+KEYS = {"customers": ("customer_id",), "calls": ("call_id",), "cell_towers": ("cell_id",)}
+
+
+def test_a_unit_that_is_the_primary_key_needs_no_sample_and_adds_one_row():
+    many = Role("dashboard", "dp", {**ROLE.tables, "customers": TablePolicy(
+        "customers", "customer_id", columns=CUSTOMERS.columns, max_contributions=3)}, k=5, budget=ROLE.budget)
+    q = planned("SELECT region, sum(annual_income) FROM customers WHERE city <> 'x' GROUP BY region", many, KEYS)
+    assert "RANDOM()" not in q.sql and "__rn" not in q.sql and "city <> 'x'" in q.sql
+    assert q.dp.unit_key == "customers.customer_id" and q.dp.contributions == 1
+    assert q.dp.quantities[0].sensitivity == 300_000  # one row each, though the policy allows three
+    bounded = planned("SELECT region, sum(annual_income) FROM customers GROUP BY region", many)
+    assert "__rn <= 3" in bounded.sql and bounded.dp.quantities[0].sensitivity == 3 * 300_000
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT count(*) FROM calls",  # its key is call_id: a person has many rows
+    "SELECT count(*) FROM customers c JOIN calls k ON k.customer_id = c.customer_id",  # a join repeats rows
+    "SELECT t.region, count(*) FROM customers c JOIN cell_towers t ON t.region = c.region GROUP BY t.region",
+])
+def test_other_statements_still_sample_each_persons_rows(text):
+    q = planned(text, fixed_keys=KEYS)
+    assert q.dp.unit_key is None and "RANDOM()" in q.sql and f"__rn <= {q.dp.contributions}" in q.sql
+
+
+def test_a_key_that_may_change_under_the_proxy_is_not_relied_on():
+    """PostgreSQL's keys are read at start and may be dropped later: the server passes no
+    fixed keys for it (Backend.schema_fixed), so the planner samples as before."""
+    q = planned("SELECT count(*) FROM customers")
+    assert q.dp.unit_key is None and "__rn <= 1" in q.sql
 
 
 def test_calls_bound_each_person_to_fifty_rows_and_sums_on_a_grid():
