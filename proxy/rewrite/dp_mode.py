@@ -61,7 +61,7 @@ class DpPlanner:
                                                          for s in self.sources if s.relation.kind == PRIVATE)
         self.quantities: list[Quantity] = []
         self.quantity_keys: dict[tuple, int] = {}
-        self.values: list[exp.Expression] = []  # per-row values the quantities read: __v0, ...
+        self.values: dict[str, tuple[int, exp.Expression]] = {}  # per-row values by their SQL: __v0, ...
         self.outputs: list[Output] = []
         self.output_keys: dict[str, int] = {}
         self.keys: list[exp.Expression] = []
@@ -206,8 +206,9 @@ class DpPlanner:
         if source.relation.kind != PUBLIC:
             return None
         column = exp.column(key.name.lower(), quoted=True)
-        return (exp.select(column).distinct().from_(exp.table_(self.tables[source.alias], quoted=True))
-                .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+        return (exp.select(column, copy=False).distinct(copy=False)
+                .from_(exp.table_(self.tables[source.alias], quoted=True), copy=False)
+                .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), copy=False)
                 .sql(dialect=self.ctx.dialect))
 
     def _public(self, key: exp.Expression) -> bool:
@@ -222,12 +223,9 @@ class DpPlanner:
         return self.quantity_keys[key]
 
     def _value(self, expression: exp.Expression) -> exp.Column:
-        sql = expression.sql()
-        for i, v in enumerate(self.values):
-            if v.sql() == sql:
-                return exp.column(f"__v{i}")
-        self.values.append(expression)
-        return exp.column(f"__v{len(self.values) - 1}")
+        """The per-row value's column, one per distinct expression."""
+        i = self.values.setdefault(expression.sql(), (len(self.values), expression))[0]
+        return exp.column(f"__v{i}")
 
     def _count(self, node: exp.Count) -> tuple[int, ...]:
         m, grouped = self.contributions, bool(self.keys)
@@ -264,7 +262,7 @@ class DpPlanner:
             # the grid value could overflow BIGINT for some person's value only: an error that one row decides
             raise refuse(f'the bounds of column "{arg.name}" are too wide to sum exactly', "Declare narrower bounds.",
                          "0A000")
-        clamped = exp.func("least", exp.func("greatest", exp.cast(arg.copy(), "DOUBLE"), _number(lo)), _number(hi))
+        clamped = exp.func("least", exp.func("greatest", exp.cast(arg, "DOUBLE"), _number(lo)), _number(hi))
         shifted = exp.Sub(this=clamped, expression=_number(centre)) if centre else clamped
         scaled = exp.Mul(this=exp.Paren(this=shifted), expression=_number(1 / resolution)) \
             if resolution != 1.0 else shifted
@@ -339,11 +337,11 @@ class DpPlanner:
         return exp.alias_(released, node.alias_or_name, quoted=True)
 
     def _post(self) -> exp.Select:
-        post = exp.select(*[self._projection(p) for p in self.select.expressions]).from_(
+        post = exp.select(*[self._projection(p) for p in self.select.expressions], copy=False).from_(
             exp.Table(this=exp.to_identifier("__released"), alias=exp.TableAlias(this=exp.to_identifier("__r"))))
         having = self.select.args.get("having")
         if having is not None:
-            post = post.where(self._released(having.this))
+            post = post.where(self._released(having.this), copy=False)
         order = self.select.args.get("order")
         if order is not None:
             outputs = {p.alias.lower() for p in self.select.expressions if isinstance(p, exp.Alias)}
@@ -392,9 +390,9 @@ class DpPlanner:
         for arg in ("group", "having", "order", "limit", "offset"):
             rows.set(arg, None)
         draw = [] if self.unit_key else [exp.alias_(exp.func("random"), "__rand")]
-        rows.set("expressions", [exp.alias_(k.copy(), f"__g{i}") for i, k in enumerate(self.keys)]
+        rows.set("expressions", [exp.alias_(k, f"__g{i}") for i, k in enumerate(self.keys)]
                  + [exp.alias_(person, "__pu"), *draw]
-                 + [exp.alias_(v, f"__v{i}") for i, v in enumerate(self.values)])
+                 + [exp.alias_(v, f"__v{i}", copy=False) for i, v in self.values.values()])
         return rows
 
     def _ranked(self) -> exp.Select:
@@ -402,7 +400,8 @@ class DpPlanner:
         window ORDER BY, so the random number is drawn one level below)."""
         order = exp.Order(expressions=[exp.Ordered(this=exp.column("__rand"))])
         rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("__pu")], order=order)
-        return exp.select(exp.Star(), exp.alias_(rank, "__rn")).from_(self._rows().subquery(ROWS))
+        return exp.select(exp.Star(), exp.alias_(rank, "__rn", copy=False), copy=False).from_(
+            self._rows().subquery(ROWS, copy=False), copy=False)
 
     def _exact(self) -> exp.Select:
         parts = []
@@ -421,13 +420,13 @@ class DpPlanner:
         # (a noisy count, charged): never otherwise.
         parts.append(exp.alias_(exp.Count(this=exp.Star()), "__n"))
         groups = [exp.column(f"__g{i}") for i in range(len(self.keys))]
-        exact = exp.select(*[g.copy() for g in groups], *parts)
+        exact = exp.select(*[g.copy() for g in groups], *parts, copy=False)
         if self.unit_key:
-            exact = exact.from_(self._rows().subquery(BOUNDED))
+            exact.from_(self._rows().subquery(BOUNDED, copy=False), copy=False)
         else:
-            exact = exact.from_(self._ranked().subquery(BOUNDED)).where(
-                exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)))
-        return exact.group_by(*groups) if groups else exact
+            exact.from_(self._ranked().subquery(BOUNDED, copy=False), copy=False).where(
+                exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)), copy=False)
+        return exact.group_by(*groups, copy=False) if groups else exact
 
     def build(self) -> exp.Select:
         if not any(is_aggregate(n) for p in self.select.expressions for n in p.walk()):
