@@ -24,6 +24,7 @@ from proxy.rewrite.copy_statement import copy_format, copy_query
 from proxy.rewrite.allowlist import check_allowed
 from proxy.rewrite.emit import emit
 from proxy.rewrite.guard import guard, require_query
+from proxy.rewrite.join_using import expand_join_using
 from proxy.rewrite.output_names import name_output_columns
 from proxy.rewrite.params import infer_param_types
 from proxy.errors import SqlError
@@ -76,6 +77,7 @@ Planned = LocalCommand | BackendQuery | DeclareCursor | CopyOut
 PASSES = (
     guard,                    # read-only statement kinds, no identifier in the proxy's namespace
     resolve_names,            # every relation resolved with PostgreSQL scoping and renamed by us
+    expand_join_using,        # aggregate and dp roles: USING written as ON, its columns given their side
     check_allowed,            # every node, function and operator on the allow-list
     name_output_columns,      # output names computed by us, before any view exists in the tree
     enforce_aggregate_mode,   # aggregate mode's grammar and k-suppression

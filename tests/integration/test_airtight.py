@@ -695,6 +695,18 @@ REPORTS = [
     ("SELECT region, sum(n) FROM (SELECT region, city, count(*) AS n FROM customers GROUP BY region, city) AS s GROUP BY region",
      f"SELECT region, sum(n) FROM (SELECT region, city, count(*) AS n FROM customers GROUP BY region, city "
      f"HAVING count(DISTINCT customer_id) >= {K}) AS s GROUP BY region", False),
+    # JOIN ... USING, as BI tools write joins (the merged column unqualified, a RIGHT join, a public table)
+    ("SELECT region, count(*), count(DISTINCT customer_id), sum(duration_s) FROM calls JOIN customers USING (customer_id) "
+     "WHERE customer_id > 0 GROUP BY region",
+     f"SELECT c.region, count(*), count(DISTINCT k.customer_id), sum(k.duration_s) FROM calls k "
+     f"JOIN customers c ON c.customer_id = k.customer_id GROUP BY c.region HAVING count(DISTINCT k.customer_id) >= {K}", False),
+    ("SELECT c.segment, count(*) FROM customers c RIGHT JOIN calls k USING (customer_id) GROUP BY c.segment",
+     f"SELECT c.segment, count(*) FROM calls k JOIN customers c ON c.customer_id = k.customer_id GROUP BY c.segment "
+     f"HAVING count(DISTINCT k.customer_id) >= {K}", False),
+    ("SELECT t.region, direction, count(*), avg(duration_s) FROM calls JOIN cell_towers t USING (cell_id) "
+     "GROUP BY t.region, direction",
+     f"SELECT t.region, k.direction, count(*), avg(k.duration_s) FROM calls k JOIN cell_towers t ON t.cell_id = k.cell_id "
+     f"GROUP BY 1, 2 HAVING count(DISTINCT k.customer_id) >= {K}", False),
     ("SELECT birth_date, count(*) FROM customers WHERE region = 'East' GROUP BY birth_date ORDER BY birth_date",
      f"SELECT CAST(date_trunc('year', birth_date) AS DATE), count(*) FROM customers WHERE region = 'East' GROUP BY 1 "
      f"HAVING count(DISTINCT customer_id) >= {K} ORDER BY 1", True),

@@ -245,7 +245,7 @@ def core_select(draw, s: Single, columns: int | None = None) -> Built:
     a = f"{alias}."
     a_row = alias
     src_kind = draw(st.sampled_from(["customers", "customers", "calls", "calls_towers", "towers", "derived", "derived_window",
-                                     "srf"]))
+                                     "srf", "calls_using", "towers_using"]))
     if src_kind == "customers":
         source = f"customers AS {alias}"
     elif src_kind == "calls":
@@ -253,6 +253,11 @@ def core_select(draw, s: Single, columns: int | None = None) -> Built:
     elif src_kind == "calls_towers":
         source = (f"calls AS k JOIN customers AS {alias} ON {a}customer_id = k.customer_id "
                   f"JOIN cell_towers AS tw ON tw.cell_id = k.cell_id")
+    elif src_kind == "calls_using":  # USING: the merged customer_id unqualified, a RIGHT join now and then
+        side = draw(st.sampled_from(["", "", "RIGHT "]))
+        source = f"calls AS k {side}JOIN customers AS {alias} USING (customer_id)"
+    elif src_kind == "towers_using":
+        source = f"cell_towers AS tw JOIN customers AS {alias} USING (city)"
     elif src_kind == "towers":
         source = f"cell_towers AS tw JOIN customers AS {alias} ON {a}city = tw.city"
     elif src_kind == "derived":
