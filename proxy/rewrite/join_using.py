@@ -57,8 +57,10 @@ def _expand(select: exp.Select, ctx: RewriteContext) -> None:
         using = join.args.get("using")
         if using:
             conditions = []
-            for ident in using:
-                name = folded(ident.this) if isinstance(ident, exp.Column) else folded(ident)
+            names = [folded(i.this) if isinstance(i, exp.Column) else folded(i) for i in using]
+            for name in names:
+                if names.count(name) > 1:
+                    raise SqlError("42701", f'column name "{name}" appears more than once in USING clause')
                 side = _left_side(name, left, merged)
                 if name not in right[1]:
                     raise SqlError("42703", f'column "{name}" specified in USING clause does not exist in right table')
@@ -68,8 +70,15 @@ def _expand(select: exp.Select, ctx: RewriteContext) -> None:
                 merged[name] = (reader, merged.get(name, (side, {side}))[1] | {side, right[0]})
             join.set("using", None)
             join.set("on", exp.and_(*conditions, copy=False))
+        if join.args.get("on") is not None:  # a join's condition sees the columns merged so far
+            _qualify(join.args["on"], select, {name: reader for name, (reader, _) in merged.items()})
         left.append(right)
-    _qualify(select, {name: reader for name, (reader, _) in merged.items()})
+    readers = {name: reader for name, (reader, _) in merged.items()}
+    for arg, node in select.args.items():
+        if arg not in ("joins", "from_", "with_") and node:
+            for part in node if isinstance(node, list) else [node]:
+                if isinstance(part, exp.Expression):
+                    _qualify(part, select, readers)
 
 
 def _left_side(name: str, left: list[tuple[str, set[str]]], merged: dict[str, tuple[str, set[str]]]) -> str:
@@ -86,11 +95,11 @@ def _left_side(name: str, left: list[tuple[str, set[str]]], merged: dict[str, tu
     return having[0]
 
 
-def _qualify(select: exp.Select, readers: dict[str, str]) -> None:
-    """Unqualified references of this SELECT (not of its subqueries) to a merged column."""
+def _qualify(node: exp.Expression, select: exp.Select, readers: dict[str, str]) -> None:
+    """Unqualified references to a merged column in `node`, a part of `select` (not of its subqueries)."""
     outputs = {p.alias.lower() for p in select.expressions if isinstance(p, exp.Alias)}
     order = select.args.get("order")
-    for column in list(select.find_all(exp.Column)):
+    for column in list(node.find_all(exp.Column)):
         if column.args.get("table") or not isinstance(column.this, exp.Identifier):
             continue
         name = folded(column.this)

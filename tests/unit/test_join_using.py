@@ -39,6 +39,13 @@ def test_a_right_join_reads_the_right_side_and_a_chain_reads_the_first():
     assert 'ON "a"."cell_id" = "cell_towers"."cell_id"' in chain and 'GROUP BY "a".cell_id' in chain
 
 
+def test_a_condition_before_the_using_join_reads_the_columns_of_its_own_point():
+    out = expanded("SELECT count(*) FROM calls a JOIN cell_towers t ON call_id > 3 RIGHT JOIN calls b USING (call_id) "
+                   "WHERE call_id > 0")
+    assert "ON call_id > 3" in out  # there, call_id is a's: b's is merged in later
+    assert 'ON "a"."call_id" = "b"."call_id"' in out and 'WHERE "b".call_id > 0' in out  # RIGHT: read from b
+
+
 def test_names_that_postgresql_refuses_are_refused_alike():
     with pytest.raises(SqlError) as caught:
         expanded("SELECT count(*) FROM calls a JOIN calls b USING (call_id) JOIN cell_towers USING (cell_id)")
@@ -46,6 +53,9 @@ def test_names_that_postgresql_refuses_are_refused_alike():
     with pytest.raises(SqlError) as caught:
         expanded("SELECT count(*) FROM customers JOIN calls USING (call_id)")
     assert caught.value.sqlstate == "42703" and "does not exist in left table" in str(caught.value)
+    with pytest.raises(SqlError) as caught:
+        expanded("SELECT count(*) FROM customers JOIN calls USING (customer_id, customer_id)")
+    assert caught.value.sqlstate == "42701" and "more than once in USING clause" in str(caught.value)
     with pytest.raises(SqlError) as caught:
         expanded("SELECT count(*) FROM customers JOIN calls USING (full_name)")  # hidden from the role
     assert caught.value.sqlstate == "42703"
