@@ -59,8 +59,8 @@ class DpPlan:
     # When post_sql only picks and names columns (no HAVING, ORDER BY, LIMIT or expression): each
     # output's name and its position in (g0.., a0..), so the proxy can pick them itself.
     layout: tuple[tuple[str, int], ...] | None = None
-    # "table.column": the privacy unit is the only table's primary key, so each person has one
-    # row and the backend statement samples nothing (contributions is then 1).
+    # Why each person has one row ("customers.customer_id is the primary key", and which public
+    # tables are joined on theirs): the backend statement samples nothing (contributions is 1).
     unit_key: str | None = None
 
     @property
@@ -113,7 +113,7 @@ def sum_sensitivity(bounds: tuple[float, float], centre: float, resolution: floa
 def describe(plan: DpPlan, epsilon: float, delta: float) -> list[str]:
     """The plan's costs, in words, before anything runs (anonproxy explain)."""
     eps = plan.epsilon_each(epsilon)
-    rows = (f"each person has one row ({plan.unit_key} is the primary key), so none is sampled away"
+    rows = (f"each person has one row ({plan.unit_key}), so none is sampled away"
             if plan.unit_key else
             f"each person keeps at most {plan.contributions} row(s), a random sample drawn per statement")
     lines = [f"dp: {rows}; summed values are clamped to their bounds",

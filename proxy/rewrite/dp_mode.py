@@ -106,17 +106,60 @@ class DpPlanner:
         return sources, tables
 
     def _unit_key(self) -> str | None:
-        """"table.column" when the statement reads one table, whose privacy unit is its primary
-        key for the server's life: each person then has one row, so there is nothing to sample
-        away and each adds at most one row, whatever max_contributions allows. A join could
-        repeat a row, so only a single table qualifies."""
-        if len(self.sources) != 1 or self.sources[0].relation.kind != PRIVATE:
+        """Why each person has one row in the joined relation, if they do: one private
+        table, whose privacy unit is its primary key for the server's life, and public tables
+        each joined on their whole primary key (also fixed) to columns of tables already so
+        joined, so no row of the private table meets two rows of any of them. There is then
+        nothing to sample away, and each person adds one row, whatever max_contributions allows."""
+        private = [s for s in self.sources if s.relation.kind == PRIVATE]
+        if len(private) != 1:
             return None
-        table = self.tables[self.sources[0].alias]
+        table = self.tables[private[0].alias]
         unit = self.ctx.role.table(table).privacy_unit
         if unit is None or self.ctx.fixed_keys.get(table) != (unit.lower(),):
             return None
-        return f"{table}.{unit.lower()}"
+        pinned = {private[0].alias}
+        equalities = [eq for eq in self._conjuncts() if isinstance(eq, exp.EQ)]
+        grew = True
+        while grew:
+            grew = False
+            for source in self.sources:
+                key = self.ctx.fixed_keys.get(self.tables[source.alias])
+                if source.alias not in pinned and key and all(
+                        any(self._pins(eq, source.alias, column, pinned) for eq in equalities) for column in key):
+                    pinned.add(source.alias)
+                    grew = True
+        if len(pinned) != len(self.sources):
+            return None
+        joined = sorted({self.tables[a] for a in pinned} - {table})
+        return f"{table}.{unit.lower()} is the primary key" + (
+            f"; {', '.join(joined)} {'is' if len(joined) == 1 else 'are'} joined on the primary key" if joined else "")
+
+    def _conjuncts(self) -> list[exp.Expression]:
+        """The top-level AND terms of WHERE and every ON (the joins are inner: all alike)."""
+        conditions = [j.args.get("on") for j in self.select.args.get("joins") or []]
+        where = self.select.args.get("where")
+        conditions.append(where.this if where is not None else None)
+        terms: list[exp.Expression] = []
+        for condition in conditions:
+            if condition is not None:
+                terms.extend(condition.flatten() if isinstance(condition, exp.And) else [condition])
+        return terms
+
+    def _pins(self, eq: exp.EQ, alias: str, column: str, pinned: set[str]) -> bool:
+        """eq is alias.column = a column of a pinned table, of the same type or both integers
+        (a cast from text or a float could make two keys equal to one value)."""
+        for mine, other in ((eq.this, eq.expression), (eq.expression, eq.this)):
+            if not (isinstance(mine, exp.Column) and isinstance(other, exp.Column)):
+                continue
+            try:
+                if (self._source(mine).alias == alias and mine.name.lower() == column
+                        and self._source(other).alias in pinned
+                        and _same_kind(self.scope.column(mine).oid, self.scope.column(other).oid)):
+                    return True
+            except SqlError:  # an unknown or ambiguous name: refused later, with its own error
+                return False
+        return False
 
     # --- checks ------------------------------------------------------------------------
 
@@ -451,6 +494,10 @@ class DpPlanner:
                 ident.set("this", ident.this.lower())
         exact.meta["dp_plan"] = plan
         return exact
+
+
+def _same_kind(a: int, b: int) -> bool:
+    return a == b != 0 or (a in INTEGER_OIDS and b in INTEGER_OIDS)
 
 
 def _number(value: float) -> exp.Expression:

@@ -78,16 +78,30 @@ def test_a_unit_that_is_the_primary_key_needs_no_sample_and_adds_one_row():
         "customers", "customer_id", columns=CUSTOMERS.columns, max_contributions=3)}, k=5, budget=ROLE.budget)
     q = planned("SELECT region, sum(annual_income) FROM customers WHERE city <> 'x' GROUP BY region", many, KEYS)
     assert "RANDOM()" not in q.sql and "__rn" not in q.sql and "city <> 'x'" in q.sql
-    assert q.dp.unit_key == "customers.customer_id" and q.dp.contributions == 1
+    assert q.dp.unit_key == "customers.customer_id is the primary key" and q.dp.contributions == 1
     assert q.dp.quantities[0].sensitivity == 300_000  # one row each, though the policy allows three
     bounded = planned("SELECT region, sum(annual_income) FROM customers GROUP BY region", many)
     assert "__rn <= 3" in bounded.sql and bounded.dp.quantities[0].sensitivity == 3 * 300_000
+
+
+def test_public_tables_joined_on_their_whole_key_keep_one_row_per_person():
+    q = planned("SELECT t.region, count(*) FROM customers c JOIN cell_towers t ON t.cell_id = c.income_band "
+                "GROUP BY t.region", fixed_keys=KEYS)
+    assert q.dp.unit_key == "customers.customer_id is the primary key; cell_towers is joined on the primary key"
+    assert "RANDOM()" not in q.sql and q.dp.contributions == 1
+    where = planned("SELECT count(*) FROM customers c, cell_towers t WHERE c.city = 'x' AND c.income_band = t.cell_id",
+                    fixed_keys=KEYS)
+    assert where.dp.unit_key is not None  # WHERE and ON alike: the joins are inner
 
 
 @pytest.mark.parametrize("text", [
     "SELECT count(*) FROM calls",  # its key is call_id: a person has many rows
     "SELECT count(*) FROM customers c JOIN calls k ON k.customer_id = c.customer_id",  # a join repeats rows
     "SELECT t.region, count(*) FROM customers c JOIN cell_towers t ON t.region = c.region GROUP BY t.region",
+    # on its key, but not only (OR lets more rows through); a cross join; a key equal to a constant
+    "SELECT count(*) FROM customers c JOIN cell_towers t ON t.cell_id = c.income_band OR t.region = 'North'",
+    "SELECT count(*) FROM customers c CROSS JOIN cell_towers t",
+    "SELECT count(*) FROM customers c JOIN cell_towers t ON t.cell_id = 7",
 ])
 def test_other_statements_still_sample_each_persons_rows(text):
     q = planned(text, fixed_keys=KEYS)
