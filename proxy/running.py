@@ -1,6 +1,6 @@
 """Statements in flight, and stopping them: the client's cancel request, the
-role's statement timeout and the memory guard all end a statement the same way,
-and the client learns which one did (57014 or 53200).
+role's statement timeout, the memory guard and the client's own disconnection all
+end a statement the same way, and the client learns which one did (57014 or 53200).
 
 A backend statement is stopped through its cursor (DuckDB interrupt, a
 PostgreSQL cancel request). Planning is pure Python in a worker thread, stopped
@@ -18,7 +18,7 @@ from proxy.backends.base import BackendError
 
 log = logging.getLogger("anonproxy.limits")
 
-USER, TIMEOUT, MEMORY = "user", "timeout", "memory"
+USER, TIMEOUT, MEMORY, GONE = "user", "timeout", "memory", "gone"
 
 
 def stop_error(reason: str) -> BackendError:
@@ -30,6 +30,8 @@ def stop_error(reason: str) -> BackendError:
             hint="Ask for less at once: aggregate or filter in the statement, return fewer or smaller values.")
     if reason == TIMEOUT:
         return BackendError("canceling statement due to statement timeout", "57014")
+    if reason == GONE:  # no one reads it: the connection is gone
+        return BackendError("connection to client lost", "08006")
     return BackendError("canceling statement due to user request", "57014")
 
 

@@ -26,7 +26,7 @@ from proxy.portals import Portal, Prepared, SqlCursor, formats_for, row_descript
 from proxy.rewrite.context import RewriteContext
 from proxy.rewrite.parse import recursion_error
 from proxy.rewrite.pipeline import BackendQuery, CopyOut, DeclareCursor, Planned
-from proxy.running import MEMORY, TIMEOUT, USER, Interruptible, Running, Stopped, stop_error
+from proxy.running import GONE, MEMORY, TIMEOUT, USER, Interruptible, Running, Stopped, stop_error
 from proxy.session_commands import LocalCommand
 from proxy.settings import REPORTED, Settings
 from proxy.wire import copy
@@ -305,6 +305,7 @@ class Session(ExtendedQuery):
         timer = (loop.call_at((loop.time() if started is None else started) + timeout / 1000,
                               running.stop, TIMEOUT) if timeout else None)
         self.running = running
+        watcher = asyncio.create_task(self._stop_when_client_leaves(running))
         try:
             yield running
         except (BackendError, SqlError, Stopped):
@@ -315,6 +316,7 @@ class Session(ExtendedQuery):
             running.stop(MEMORY)
             raise stop_error(MEMORY) from None
         finally:
+            watcher.cancel()
             if timer is not None:
                 timer.cancel()
             self.server.running.discard(running)
@@ -329,6 +331,18 @@ class Session(ExtendedQuery):
                 waited += 5
         if running.reason is not None:  # e.g. DuckDB ends an interrupted fetch with no rows, not an error
             raise running.error()
+
+    async def _stop_when_client_leaves(self, running: Running) -> None:
+        """A client that hangs up mid-statement frees its slot and the backend's work at once,
+        not when the statement ends. Seen while the socket is still read: a hang-up after
+        unread pipelined messages is seen when the session reads up to it."""
+        while running.reason is None:
+            if self.reader.at_eof() or self.reader.exception() is not None:
+                log.info("session %d: the client closed its connection mid-statement; stopping it",
+                         self.process_id)
+                running.stop(GONE)
+                return
+            await asyncio.sleep(0.1)
 
     def check_running(self) -> None:
         """Between batches: a stopped statement sends no more rows."""

@@ -321,3 +321,33 @@ def test_forty_slow_statements_starve_neither_logins_nor_other_sessions(pg_proxy
     finally:
         for c in sleepers:
             c.close()
+
+
+def test_a_client_that_hangs_up_mid_statement_frees_its_slot_and_the_backend_at_once(tmp_path, pg_demo):
+    """Before: the statement ran to its end (or the timeout) for no one, holding the login's
+    connection slot and a backend. Now the proxy sees the hang-up and stops it."""
+    config = write_config(tmp_path, pg_demo.dsn("anonproxy_reader", "demo"))
+    text = config.read_text()
+    assert "  admin: {role: admin," in text
+    config.write_text(text.replace("  admin: {role: admin,", "  admin: {role: admin, max_connections: 1,"))
+    process, port = start_proxy(config)
+    try:
+        gone = RawClient(port, "admin", "demo", PASSWORDS["admin"])
+        gone.send(query("SELECT pg_sleep(60)"))
+        time.sleep(0.5)
+        with pytest.raises(ConnectionError, match='too many connections for role "admin"'):
+            RawClient(port, "admin", "demo", PASSWORDS["admin"])  # the premise: one slot, taken
+        gone.sock.close()
+        deadline, login = time.monotonic() + 10, None
+        while login is None and time.monotonic() < deadline:
+            try:
+                login = login_seconds(port, "admin")
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        assert login is not None, "the slot was still held 10 s after the client hung up"
+        with psycopg.connect(pg_demo.dsn("postgres", "demo"), autocommit=True) as su:
+            sleeping = su.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' "
+                                  "AND state = 'active'").fetchone()[0]
+        assert sleeping == 0  # the backend's work was cancelled too
+    finally:
+        stop_proxy(process)
