@@ -124,7 +124,7 @@ class DpPlanner:
         while grew:
             grew = False
             for source in self.sources:
-                key = self.ctx.fixed_keys.get(self.tables[source.alias])
+                key = self._raw_key(self.tables[source.alias])
                 if source.alias not in pinned and key and all(
                         any(self._pins(eq, source.alias, column, pinned) for eq in equalities) for column in key):
                     pinned.add(source.alias)
@@ -134,6 +134,13 @@ class DpPlanner:
         joined = sorted({self.tables[a] for a in pinned} - {table})
         return f"{table}.{unit.lower()} is the primary key" + (
             f"; {', '.join(joined)} {'is' if len(joined) == 1 else 'are'} joined on the primary key" if joined else "")
+
+    def _raw_key(self, table: str) -> tuple[str, ...]:
+        """The table's fixed primary key where the role reads each of its columns as stored:
+        a key generalized or masked in the view (bins, a prefix) is no longer unique there."""
+        key = self.ctx.fixed_keys.get(table, ())
+        policy = self.ctx.role.table(table)
+        return key if all(policy.rule(column).rule == "raw" for column in key) else ()
 
     def _conjuncts(self) -> list[exp.Expression]:
         """The top-level AND terms of WHERE and every ON (the joins are inner: all alike)."""

@@ -92,6 +92,11 @@ def test_public_tables_joined_on_their_whole_key_keep_one_row_per_person():
     where = planned("SELECT count(*) FROM customers c, cell_towers t WHERE c.city = 'x' AND c.income_band = t.cell_id",
                     fixed_keys=KEYS)
     assert where.dp.unit_key is not None  # WHERE and ON alike: the joins are inner
+    binned = Role("dashboard", "dp", {**ROLE.tables, "cell_towers": TablePolicy("cell_towers", columns={
+        "cell_id": ColumnRule("generalize", "bins", {"width": 10, "bottom": 0, "top": 100})})}, k=5, budget=ROLE.budget)
+    q = planned("SELECT t.region, count(*) FROM customers c JOIN cell_towers t ON t.cell_id = c.income_band "
+                "GROUP BY t.region", binned, KEYS)
+    assert q.dp.unit_key is None and "__rn <= 1" in q.sql  # ten towers share a binned id: rows repeat
 
 
 @pytest.mark.parametrize("text", [
