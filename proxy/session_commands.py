@@ -86,21 +86,44 @@ def _parse_set(stmt: Statement, toks: list[Token]) -> LocalCommand:
     return LocalCommand("set", "SET", name, _value_text(stmt.text, rest[i + 1:]), local)
 
 
-def _parse_transaction(words: list[str]) -> LocalCommand:
+def _parse_transaction(words: list[str], text: str) -> LocalCommand:
+    """BEGIN, COMMIT, SAVEPOINT, RELEASE, ROLLBACK [TO]: `words` upper-case; a savepoint
+    statement is read from `text` (sqlglot hands what follows some of its words over as
+    one string), its name as a cursor's is (quoted names keep their case)."""
     head = words[0]
     if head in ("BEGIN", "START"):
         return LocalCommand("begin", "START TRANSACTION" if head == "START" else "BEGIN")
     if head in ("COMMIT", "END"):
         return LocalCommand("commit", "COMMIT")
-    if head == "SAVEPOINT" and len(words) == 2:
-        return LocalCommand("savepoint", "SAVEPOINT", words[1].lower())
-    if head == "RELEASE" and len(words) in (2, 3):
-        return LocalCommand("release", "RELEASE", words[-1].lower())
+    if head in ("SAVEPOINT", "RELEASE") or (head in ("ROLLBACK", "ABORT") and "TO" in words):
+        return _parse_savepoint(text)
     if head in ("ROLLBACK", "ABORT"):
-        if "TO" in words:
-            return LocalCommand("rollback_to", "ROLLBACK", words[-1].lower())
         return LocalCommand("rollback", "ROLLBACK")
     raise SqlError("42601", f'syntax error at or near "{words[-1].lower()}"')
+
+
+_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+_SAVEPOINT_FORMS = {("SAVEPOINT",): ("savepoint", "SAVEPOINT"), ("RELEASE",): ("release", "RELEASE"),
+                    ("RELEASE", "SAVEPOINT"): ("release", "RELEASE")}
+
+
+def _savepoint_words(text: str) -> list[str]:
+    """The words before a savepoint statement's name, upper-case, comments left out."""
+    match = _CURSOR_NAME.search(text)
+    return _COMMENT.sub(" ", text[:match.start()] if match else text).upper().split()
+
+
+def _parse_savepoint(text: str) -> LocalCommand:
+    """SAVEPOINT name, RELEASE [SAVEPOINT] name, ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name."""
+    words = tuple(_savepoint_words(text))
+    form = _SAVEPOINT_FORMS.get(words)
+    if form is None and words[:1] in (("ROLLBACK",), ("ABORT",)):
+        rest = [w for w in words[1:] if w not in ("WORK", "TRANSACTION")][:2]
+        form = ("rollback_to", "ROLLBACK") if rest in (["TO"], ["TO", "SAVEPOINT"]) else None
+    if form is None:
+        raise SqlError("42601", "syntax error in a savepoint statement",
+                       hint="SAVEPOINT name, RELEASE [SAVEPOINT] name, ROLLBACK [WORK] TO [SAVEPOINT] name")
+    return LocalCommand(*form, cursor_name(text))
 
 
 _CURSOR_NAME = re.compile(r'("(?:[^"]|"")+"|\w+)\s*;?\s*$')
@@ -171,4 +194,6 @@ def parse_local_command(stmt: Statement) -> LocalCommand:
         if words[1:] == ["ALL"]:
             return LocalCommand("close_cursor", "CLOSE CURSOR ALL")
         return LocalCommand("close_cursor", "CLOSE CURSOR", cursor_name(stmt.text))
-    return _parse_transaction([w for w in words if w not in ("WORK", "TRANSACTION")] if head not in ("START",) else words)
+    split = [w for t in toks for w in t.text.upper().split()]
+    return _parse_transaction([w for w in split if w not in ("WORK", "TRANSACTION")] if head != "START" else split,
+                              stmt.text)

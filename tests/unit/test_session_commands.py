@@ -37,12 +37,29 @@ def local(sql: str) -> LocalCommand:
     ("SAVEPOINT _pg3_1", LocalCommand("savepoint", "SAVEPOINT", "_pg3_1")),
     ("RELEASE SAVEPOINT s1", LocalCommand("release", "RELEASE", "s1")),
     ("ROLLBACK TO SAVEPOINT s1", LocalCommand("rollback_to", "ROLLBACK", "s1")),
+    # Savepoint names as psycopg and SQLAlchemy write them (quoted), or with comments between the words:
+    # sqlglot hands what follows RELEASE or SAVEPOINT over as one string, so these are read from the text.
+    ('SAVEPOINT "_pg3_2"', LocalCommand("savepoint", "SAVEPOINT", "_pg3_2")),
+    ("savepoint Sp1", LocalCommand("savepoint", "SAVEPOINT", "sp1")),
+    ('RELEASE "My Sp"', LocalCommand("release", "RELEASE", "My Sp")),
+    ("RELEASE s1", LocalCommand("release", "RELEASE", "s1")),
+    ("RELEASE /* why */ SAVEPOINT s2", LocalCommand("release", "RELEASE", "s2")),
+    ('ROLLBACK WORK TO SAVEPOINT "_pg3_2"', LocalCommand("rollback_to", "ROLLBACK", "_pg3_2")),
+    ("ABORT TO s1", LocalCommand("rollback_to", "ROLLBACK", "s1")),
+    ("ROLLBACK TO SAVEPOINT", LocalCommand("rollback_to", "ROLLBACK", "savepoint")),  # as in PostgreSQL's grammar
     ("DISCARD ALL", LocalCommand("discard_all", "DISCARD ALL")),
     ("DEALLOCATE ALL", LocalCommand("deallocate", "DEALLOCATE ALL")),
     ("DEALLOCATE PREPARE stmt_1", LocalCommand("deallocate", "DEALLOCATE", "stmt_1")),
 ])
 def test_local_commands(sql, expected):
     assert local(sql) == expected
+
+
+@pytest.mark.parametrize("sql", ["SAVEPOINT", "SAVEPOINT a b", "RELEASE", "RELEASE x y", "ROLLBACK TO"])
+def test_a_malformed_savepoint_statement_is_a_syntax_error(sql):
+    with pytest.raises(SqlError) as info:
+        local(sql)
+    assert info.value.sqlstate == "42601"
 
 
 def test_set_role_is_refused():
