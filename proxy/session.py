@@ -1,6 +1,8 @@
-"""One client connection: start-up, authentication, then the simple query protocol,
-SQL cursors, local commands and transaction status; the extended query protocol
-(prepared statements and portals) is mixed in from extended_query.py.
+"""One client connection: start-up and authentication, the message loop, the simple
+query protocol, and every statement's guard (cancel, timeout, memory) and row stream.
+Mixed in: the extended query protocol (extended_query.py), SQL cursors
+(sql_cursors.py), the backend cursors a session holds (backend_cursors.py) and the
+commands it answers itself (local_commands.py).
 
 The codec in `proxy.wire` does the bytes; the rewrite pipeline decides what
 runs; this module only drives the conversation and keeps its state.
@@ -11,16 +13,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
+from proxy.backend_cursors import BackendCursors
 from proxy.backends.base import BackendError, Cursor, ResultColumn
-from proxy.catalog.cursor import CatalogCursor
-from proxy.connection_limits import too_many
-from proxy.dp.accuracy import Target
-from proxy.dp.cursor import DpCursor, DpSession
 from proxy.errors import ConnectionClosed, Fatal, SqlError
 from proxy.extended_query import ExtendedQuery
+from proxy.local_commands import LocalCommands, Transaction
 from proxy.login import log_in
 from proxy.portals import Portal, Prepared, SqlCursor, formats_for, row_description
 from proxy.rewrite.context import RewriteContext
@@ -28,7 +27,8 @@ from proxy.rewrite.parse import recursion_error
 from proxy.rewrite.pipeline import BackendQuery, CopyOut, DeclareCursor, Planned
 from proxy.running import GONE, MEMORY, TIMEOUT, USER, Interruptible, Running, Stopped, stop_error
 from proxy.session_commands import LocalCommand
-from proxy.settings import REPORTED, Settings
+from proxy.settings import Settings
+from proxy.sql_cursors import CURSOR_ACTIONS, SqlCursors
 from proxy.wire import copy
 from proxy.wire import messages as m
 from proxy.wire import types as pg
@@ -54,15 +54,6 @@ def first_step(columns: Sequence[ResultColumn]) -> int:
 def next_step(rows: int, size: int) -> int:
     """The next fetch's row count, after `rows` rows encoded to `size` bytes."""
     return max(1, min(BATCH_ROWS, rows * 8, rows * BATCH_BYTES // max(size, 1)))
-
-
-CURSOR_ACTIONS = ("fetch", "move", "close_cursor")
-
-
-@dataclass(slots=True)
-class Transaction:
-    status: str = "I"  # I idle, T in a block, E failed block
-    savepoints: list[str] = field(default_factory=list)
 
 
 def _as_bytes(value: str | bytes) -> bytes:
@@ -91,7 +82,7 @@ def column_encoders(columns: Sequence[ResultColumn], formats: Sequence[int],
     return out
 
 
-class Session(ExtendedQuery):
+class Session(ExtendedQuery, SqlCursors, BackendCursors, LocalCommands):
     def __init__(self, server: "Server", reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, process_id: int) -> None:
         self.server = server
@@ -404,165 +395,6 @@ class Session(ExtendedQuery):
         else:
             await self.run_backend(item, params, formats, describe=describe, started=started)
 
-    # --- SQL cursors (DECLARE / FETCH / MOVE / CLOSE) -----------------------
-
-    async def declare(self, item: DeclareCursor, params: list[Any], started: float | None = None) -> None:
-        if item.name in self.sql_cursors:
-            raise SqlError("42P03", f'cursor "{item.name}" already exists')
-        if not item.hold and self.tx.status == "I":
-            raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
-        cursor = await (self.catalog_cursor(item.query) if item.query.catalog else self.extra_cursor())
-        cursor = self.dp_cursor(item.query, cursor)
-        declared = (1,) if item.binary else ()
-        try:
-            async with self.guard(cursor.cancel, started):
-                columns = await self.blocking(cursor.execute, item.query.sql, params, declared)
-                self.send_cursor_notices(cursor)
-        except BackendError:
-            self.close_extra_cursor(cursor)
-            raise
-        self.sql_cursors[item.name] = SqlCursor(cursor, columns, item.binary, item.hold,
-                                                formats_for(declared, len(columns)))
-        self.send(m.command_complete("DECLARE CURSOR"))
-
-    def _sql_cursor(self, name: str | None) -> SqlCursor:
-        found = self.sql_cursors.get(name or "")
-        if found is None:
-            raise SqlError("34000", f'cursor "{name}" does not exist')
-        return found
-
-    async def cursor_command(self, cmd: LocalCommand, formats: tuple[int, ...], *, describe: bool) -> None:
-        if cmd.action == "close_cursor":
-            if cmd.name is None:
-                self._close_sql_cursors(keep_hold=False)
-            else:
-                self.close_extra_cursor(self._sql_cursor(cmd.name).cursor)
-                del self.sql_cursors[cmd.name]
-            self.send(m.command_complete(cmd.tag))
-            return
-        sc = self._sql_cursor(cmd.name)
-        limit = 0 if cmd.value == "ALL" else int(cmd.value or 1)
-        try:
-            async with self.guard(sc.cursor.cancel):
-                if cmd.action == "move":
-                    count = await self._skip(sc.cursor, limit)
-                else:
-                    fmts = formats_for(formats or ((1,) if sc.binary else ()), len(sc.columns))
-                    if describe:
-                        self.send(row_description(sc.columns, fmts))
-                    count = 0 if cmd.value == "0" else await self._stream(sc.cursor, sc.columns, fmts,
-                                                                          limit=limit, sent=sc.sent)
-                    count = limit if count < 0 else count
-        except BackendError:
-            # As in PostgreSQL, a cursor whose FETCH failed is gone: its backend result is.
-            self.close_extra_cursor(sc.cursor)
-            self.sql_cursors.pop(cmd.name or "", None)
-            raise
-        self.send(m.command_complete(f"{cmd.tag} {count}"))
-
-    async def _skip(self, cursor: Cursor, limit: int) -> int:
-        skipped = 0
-        while not limit or skipped < limit:
-            want = BATCH_ROWS if not limit else min(BATCH_ROWS, limit - skipped)
-            n = len(await self.blocking(cursor.fetch, want))
-            self.check_running()
-            skipped += n
-            if n < want:
-                break
-        return skipped
-
-    def _close_sql_cursors(self, *, keep_hold: bool) -> None:
-        for name, sc in list(self.sql_cursors.items()):
-            if not (keep_hold and sc.hold):
-                self.close_extra_cursor(sc.cursor)
-                del self.sql_cursors[name]
-
-    async def session_cursor(self) -> Cursor:
-        if self.cursor is None:
-            self.cursor = await self.blocking(self.server.backend.cursor)
-        return self.cursor
-
-    async def catalog_cursor(self, query: BackendQuery) -> Cursor:
-        """A cursor on the role's catalog store (built on the login's first catalog statement)."""
-        assert self.ctx is not None
-        store = await self.blocking(self.server.catalogs.get, self.ctx)
-        return await self.blocking(CatalogCursor, store, query.column_oids)
-
-    async def acquire_cursor(self, query: BackendQuery | None = None) -> Cursor:
-        """The session's cursor, or a fresh one while a suspended portal holds it;
-        a catalog statement's own cursor on the catalog store."""
-        if query is not None and query.catalog:
-            return await self.catalog_cursor(query)
-        if not self._cursor_lent:
-            cursor = await self.session_cursor()
-            self._cursor_lent = True
-            return cursor
-        return await self.extra_cursor()
-
-    def release_cursor(self, cursor: Cursor) -> None:
-        if isinstance(cursor, DpCursor):
-            cursor.close()
-            cursor = cursor.backend
-        if isinstance(cursor, CatalogCursor):
-            self.server.executor.submit(cursor.close)
-            return
-        if cursor is self.cursor and not self._renew_cursor:
-            self._cursor_lent = False
-            return
-        if cursor is self.cursor:
-            self.cursor, self._cursor_lent, self._renew_cursor = None, False, False
-            self.server.executor.submit(cursor.close)
-        else:
-            self.close_extra_cursor(cursor)
-
-    async def extra_cursor(self) -> Cursor:
-        """A backend cursor beyond the session's own (a DECLAREd cursor, or a statement
-        while a suspended portal holds the session's): bounded per session and overall,
-        since on PostgreSQL each one is a server connection."""
-        limits = self.server.limits
-        if self._extra_cursors >= limits.max_cursors:
-            raise too_many("open cursors in this session", limits.max_cursors, "limits.max_cursors",
-                           "Close cursors (CLOSE, or the protocol's Close) or run suspended portals to "
-                           "completion before opening more.")
-        if self.server.extra_cursors >= limits.max_backend_cursors:
-            raise SqlError("53300", f"too many open cursors across all sessions: at most {limits.max_backend_cursors} "
-                                    "(limits.max_backend_cursors)", hint="Try again when other sessions close theirs.")
-        self._extra_cursors += 1
-        self.server.extra_cursors += 1
-        try:
-            return await self.blocking(self.server.backend.cursor)
-        except BaseException:
-            self._extra_cursors -= 1
-            self.server.extra_cursors -= 1
-            raise
-
-    def close_extra_cursor(self, cursor: Cursor) -> None:
-        if isinstance(cursor, DpCursor):
-            cursor.close()
-            cursor = cursor.backend
-        if isinstance(cursor, CatalogCursor):  # not counted: the store is the proxy's own
-            self.server.executor.submit(cursor.close)
-            return
-        self._extra_cursors -= 1
-        self.server.extra_cursors -= 1
-        self.server.executor.submit(cursor.close)
-
-    def dp_cursor(self, query: BackendQuery, cursor: Cursor) -> Cursor:
-        """A dp statement runs through its release: noise, the ledger's charge, post-processing."""
-        if query.dp is None:
-            return cursor
-        assert self.ctx is not None and self.settings is not None and self.server.ledger is not None
-        role = self.ctx.role
-        assert role.budget is not None
-        epsilon = self.settings.epsilon(role.budget.default_epsilon)
-        target = self.settings.target_error()
-        return DpCursor(cursor, query.dp, DpSession(role.name, self.user, role.budget, epsilon, self.server.ledger,
-                                                    Target(*target) if target else None))
-
-    def send_cursor_notices(self, cursor: Cursor) -> None:
-        for text in getattr(cursor, "notices", ()):
-            self.send_notice("NOTICE", "00000", text)
-
     async def run_backend(self, query: BackendQuery, params: list[Any], formats: tuple[int, ...],
                           *, describe: bool, started: float | None = None) -> None:
         cursor = self.dp_cursor(query, await self.acquire_cursor(query))
@@ -634,76 +466,6 @@ class Session(ExtendedQuery):
                 drained.cancel()
                 raise running.error()
         drained.result()
-
-    # --- local commands -----------------------------------------------------
-
-    def run_local(self, cmd: LocalCommand, *, describe: bool) -> None:
-        assert self.settings is not None
-        action, tx = cmd.action, self.tx
-        if action in ("set", "reset"):
-            if cmd.local and tx.status == "I":
-                self.send_notice("WARNING", "25P01", "SET LOCAL can only be used in transaction blocks")
-            else:
-                name = self.settings.set(cmd.name or "", cmd.value if action == "set" else None,
-                                         local=cmd.local)
-                if name in REPORTED:
-                    self.send(m.parameter_status(name, self.settings.get(name)))
-        elif action == "reset_all":
-            self.settings.reset_all()
-            for name, value in self.settings.reported():
-                self.send(m.parameter_status(name, value))
-        elif action in ("show", "show_all"):
-            columns = self._local_columns(cmd)
-            rows = ([(self.settings.get(cmd.name or ""),)] if action == "show"
-                    else self.settings.items())
-            if describe:
-                self.send(row_description(columns, ()))
-            for row in rows:
-                self.send(m.data_row([v.encode() for v in row]))
-        elif action == "begin":
-            if tx.status != "I":
-                self.send_notice("WARNING", "25001", "there is already a transaction in progress")
-            else:
-                tx.status = "T"
-                self.settings.begin()
-        elif action in ("commit", "rollback"):
-            if tx.status == "I":
-                self.send_notice("WARNING", "25P01", "there is no transaction in progress")
-            tag = "ROLLBACK" if tx.status == "E" or action == "rollback" else "COMMIT"
-            self.settings.end(commit=tag == "COMMIT")
-            self._close_sql_cursors(keep_hold=True)  # non-holdable cursors end with their transaction
-            self._close_portals()  # so do portals
-            self.tx = Transaction()
-            self.send(m.command_complete(tag))
-            return
-        elif action == "savepoint":
-            if tx.status == "I":
-                raise SqlError("25P01", "SAVEPOINT can only be used in transaction blocks")
-            tx.savepoints.append(cmd.name or "")
-        elif action in ("release", "rollback_to"):
-            if tx.status == "I":
-                word = "RELEASE SAVEPOINT" if action == "release" else "ROLLBACK TO SAVEPOINT"
-                raise SqlError("25P01", f"{word} can only be used in transaction blocks")
-            if cmd.name not in tx.savepoints:
-                raise SqlError("3B001", f'savepoint "{cmd.name}" does not exist')
-            keep = tx.savepoints.index(cmd.name) + (1 if action == "rollback_to" else 0)
-            del tx.savepoints[keep:]
-            if action == "rollback_to":
-                tx.status = "T"
-        elif action == "discard_all":
-            if tx.status != "I":
-                raise SqlError("25001", "DISCARD ALL cannot run inside a transaction block")
-            self.settings.reset_all()
-            self.prepared.clear()
-            self._close_sql_cursors(keep_hold=False)
-            self._close_portals()
-        elif action == "deallocate":
-            if cmd.name is None:
-                self.prepared = {k: v for k, v in self.prepared.items() if k == ""}
-            elif self.prepared.pop(cmd.name, None) is None:
-                raise SqlError("26000", f'prepared statement "{cmd.name}" does not exist')
-        self.send(m.command_complete(cmd.tag))
-
 
 
 def _is_extended(msg: m.FrontendMessage) -> bool:
