@@ -65,6 +65,7 @@ class DpPlanner:
         self.outputs: list[Output] = []
         self.output_keys: dict[str, int] = {}
         self.keys: list[exp.Expression] = []
+        self._key_sql: dict[str, int] | None = None  # each group key's SQL -> its index, once keys are known
 
     # --- shape ------------------------------------------------------------------------
 
@@ -261,9 +262,6 @@ class DpPlanner:
                 .where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), copy=False)
                 .sql(dialect=self.ctx.dialect))
 
-    def _public(self, key: exp.Expression) -> bool:
-        return self._domain(key) is not None or self._domain_sql(key) is not None
-
     # --- aggregates ---------------------------------------------------------------------
 
     def _quantity(self, key: tuple, make) -> int:
@@ -360,7 +358,9 @@ class DpPlanner:
 
     def _released(self, node: exp.Expression) -> exp.Expression:
         """The node with aggregates and group keys replaced by the released columns."""
-        keys = {k.sql(): i for i, k in enumerate(self.keys)}
+        if self._key_sql is None:
+            self._key_sql = {k.sql(): i for i, k in enumerate(self.keys)}
+        keys = self._key_sql
         key_types = {type(k) for k in self.keys}  # only a node of a key's type can be that key
 
         def replace(n: exp.Expression) -> exp.Expression:
@@ -436,7 +436,7 @@ class DpPlanner:
         person has one row) a random number per row: the contribution bound keeps each
         person's m first rows in its order."""
         person = self._person()
-        rows = self.select.copy()
+        rows = self.select  # its last use (build reads nothing of it after): taken over, not copied
         for arg in ("group", "having", "order", "limit", "offset"):
             rows.set(arg, None)
         draw = [] if self.unit_key else [exp.alias_(exp.func("random"), "__rand")]
@@ -485,13 +485,13 @@ class DpPlanner:
         self._check_conditions()
         self.keys = self._keys()
         post = self._post()
+        keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
         threshold = None
-        if self.keys and not all(self._public(k) for k in self.keys):
+        if any(k.domain is None and k.domain_sql is None for k in keys):  # a private key: released by threshold
             m = self.contributions
             threshold = self.quantity_keys.get(("persons",))
             if threshold is None:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
-        keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
         plan = DpPlan(keys, tuple(self.quantities), tuple(self.outputs), threshold, self.contributions,
                       self.ctx.role.k, duckdb_division(post).sql(dialect="duckdb"), self._layout(post),
                       self.unit_key)
