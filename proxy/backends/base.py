@@ -45,8 +45,11 @@ class Cursor(Protocol):
 
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]: ...
 
-    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
-        """Run a statement; `formats` are Bind's result format codes (0 text, 1 binary)."""
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = (),
+                shape_key: str | None = None) -> list[ResultColumn]:
+        """Run a statement; `formats` are Bind's result format codes (0 text, 1 binary).
+        Statements given the same `shape_key` have the same result columns (a backend
+        that plans twice, shape then run, may plan the shape once per key)."""
         ...
 
     def fetch(self, n: int) -> list[tuple[Any, ...]]: ...

@@ -163,9 +163,13 @@ class DuckDBCursor:
         self._intervals: list[int] = []  # result columns fetched as [months, days, microseconds]
         self._shapes = shapes  # shared across cursors: the database is read-only, so shapes never change
 
-    def _shape(self, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
-        """(name, DuckDB type) of each result column, planned but not run; cached per SQL text."""
+    def _shape(self, sql: str, params: Sequence[Any], shape_key: str | None = None) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of each result column, planned but not run; cached per SQL text,
+        and per `shape_key` where the caller knows statements that share their shape."""
+        keyed = None if shape_key is None else "\0shape:" + shape_key  # no SQL text holds a NUL
         shape = self._shapes.get(sql)
+        if shape is None and keyed is not None:
+            shape = self._shapes.get(keyed)
         if shape is None:
             try:
                 rel = self._con.sql(sql, params=list(params) or None)
@@ -173,16 +177,17 @@ class DuckDBCursor:
                 raise translate_error(exc) from None
             shape = [] if rel is None else [(n, str(t)) for n, t in zip(rel.columns, rel.types)]
             if len(self._shapes) < 4096:
-                self._shapes[sql] = shape
+                self._shapes[keyed or sql] = shape
         return shape
 
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
         return [pg_column(n, t) for n, t in self._shape(sql, params)]
 
-    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = (),
+                shape_key: str | None = None) -> list[ResultColumn]:
         """Run `sql`, letting DuckDB render the text-format columns it renders as
         PostgreSQL does: vectorized in the engine rather than value by value here."""
-        shape = self._shape(sql, params)
+        shape = self._shape(sql, params, shape_key)
         try:
             codes = result_format_codes(formats, len(shape))
         except ValueError as exc:

@@ -81,7 +81,8 @@ class PostgresCursor:
         return [ResultColumn(desc.fname(i).decode(), desc.ftype(i), desc.fsize(i), desc.fmod(i))
                 for i in range(desc.nfields)]
 
-    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = (),
+                shape_key: str | None = None) -> list[ResultColumn]:
         self._end()
         binary = bool(formats) and all(f == 1 for f in formats)
         try:

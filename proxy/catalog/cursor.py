@@ -26,7 +26,8 @@ class CatalogCursor(DuckDBCursor):
     def describe(self, sql: str, params: Sequence[Any]) -> list[ResultColumn]:
         return self._relabel(super().describe(sql, params), self._shape(sql, params))
 
-    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = (),
+                shape_key: str | None = None) -> list[ResultColumn]:
         return self._relabel(super().execute(sql, params, formats), self._shape(sql, params))
 
     def _relabel(self, columns: list[ResultColumn], shape: list[tuple[str, str]]) -> list[ResultColumn]:

@@ -71,7 +71,8 @@ class DpCursor:
         key_oids = [c.type_oid for c in self.backend.describe(sql, params)[:len(self._plan.keys)]]
         return self._post_cursor().describe(*post_sql(self._plan, key_oids, []))
 
-    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = ()) -> list[ResultColumn]:
+    def execute(self, sql: str, params: Sequence[Any], formats: Sequence[int] = (),
+                shape_key: str | None = None) -> list[ResultColumn]:
         s = self._session
         period = period_of(s.budget).current(dt.datetime.now(dt.timezone.utc))
         cost = s.target.describe() if s.target else s.epsilon
@@ -132,7 +133,7 @@ class DpCursor:
     def _compute(self, sql: str, params: Sequence[Any]) -> tuple[str, float]:
         """The answer to store and what it costs."""
         s = self._session
-        columns = self.backend.execute(sql, params, ())
+        columns = self.backend.execute(sql, params, (), shape_key=self._plan.shape_key)
         exact: list[tuple[Any, ...]] = []
         while batch := self.backend.fetch(10_000):
             exact.extend(batch)

@@ -62,6 +62,9 @@ class DpPlan:
     # Why each person has one row ("customers.customer_id is the primary key", and which public
     # tables are joined on theirs): the backend statement samples nothing (contributions is 1).
     unit_key: str | None = None
+    # What the exact statement's result columns (names and types) follow from: every exact
+    # statement with the same key has the same shape, whatever its WHERE and ON conditions.
+    shape_key: str | None = None
 
     @property
     def by_domain(self) -> bool:

@@ -15,6 +15,8 @@ LIMIT become the plan's post-processing SQL, run by the proxy over released valu
 """
 from __future__ import annotations
 
+import json
+
 from sqlglot import exp
 
 from proxy.dp.plan import COUNT, SUM, DpPlan, GroupKey, Output, Quantity, grid, sum_sensitivity
@@ -478,6 +480,14 @@ class DpPlanner:
                 exp.LTE(this=exp.column("__rn"), expression=exp.Literal.number(self.contributions)), copy=False)
         return exact.group_by(*groups, copy=False) if groups else exact
 
+    def _shape_key(self) -> str:
+        """The exact statement selects __g<i> (the keys), __q<i> (COUNT or SUM of the values)
+        and __n from the role's views of these tables: its columns' names and types follow
+        from these alone. Conditions (WHERE, ON) only filter rows."""
+        return json.dumps([self.ctx.role.name, [(s.alias, self.tables[s.alias]) for s in self.sources],
+                           [k.sql() for k in self.keys], list(self.values), list(self.quantity_keys),
+                           self.unit_key is None])
+
     def build(self) -> exp.Select:
         if not any(is_aggregate(n) for p in self.select.expressions for n in p.walk()):
             raise refuse(f'role "{self.ctx.role.name}" receives only differentially private aggregates',
@@ -494,7 +504,7 @@ class DpPlanner:
                 threshold = self._quantity(("rows",), lambda: Quantity(COUNT, m, per_group=m))
         plan = DpPlan(keys, tuple(self.quantities), tuple(self.outputs), threshold, self.contributions,
                       self.ctx.role.k, duckdb_division(post).sql(dialect="duckdb"), self._layout(post),
-                      self.unit_key)
+                      self.unit_key, self._shape_key())
         exact = self._exact()
         for ident in exact.find_all(exp.Identifier):  # as PostgreSQL folds them: a repeat is a repeat
             if not ident.quoted:                       # however the client spelled its names
