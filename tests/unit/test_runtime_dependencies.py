@@ -52,3 +52,18 @@ def test_the_check_sees_a_test_only_package() -> None:
     test_only = {_requirement_name(spec) for spec in project["optional-dependencies"]["test"]} - runtime
     assert "pytest" in test_only
     assert not {d.lower() for d in packages_distributions()["_pytest"]} & runtime
+
+
+def test_every_declared_dependency_has_an_exact_version_in_constraints() -> None:
+    """`make install` and `make test` install with `-c constraints.txt`: a dependency added to
+    pyproject.toml without a version there would float to whatever is newest."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_requirement_name(spec) for spec in project["dependencies"]}
+    declared |= {_requirement_name(spec) for spec in project["optional-dependencies"]["test"]}
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pinned[_requirement_name(name)] = version.strip()
+    assert not declared - set(pinned), f"not in constraints.txt: {sorted(declared - set(pinned))}"
+    assert all(pinned.values()), "every line of constraints.txt is name==version"
