@@ -118,7 +118,7 @@ def _parse_savepoint(text: str) -> LocalCommand:
     words = tuple(_savepoint_words(text))
     form = _SAVEPOINT_FORMS.get(words)
     if form is None and words[:1] in (("ROLLBACK",), ("ABORT",)):
-        rest = [w for w in words[1:] if w not in ("WORK", "TRANSACTION")][:2]
+        rest = [w for w in words[1:] if w not in ("WORK", "TRANSACTION")]
         form = ("rollback_to", "ROLLBACK") if rest in (["TO"], ["TO", "SAVEPOINT"]) else None
     if form is None:
         raise SqlError("42601", "syntax error in a savepoint statement",

@@ -55,7 +55,8 @@ def test_local_commands(sql, expected):
     assert local(sql) == expected
 
 
-@pytest.mark.parametrize("sql", ["SAVEPOINT", "SAVEPOINT a b", "RELEASE", "RELEASE x y", "ROLLBACK TO"])
+@pytest.mark.parametrize("sql", ["SAVEPOINT", "SAVEPOINT a b", "RELEASE", "RELEASE x y", "ROLLBACK TO",
+                                 "ROLLBACK TO SAVEPOINT a b"])
 def test_a_malformed_savepoint_statement_is_a_syntax_error(sql):
     with pytest.raises(SqlError) as info:
         local(sql)
