@@ -324,7 +324,7 @@ class DpPlanner:
         value = self._sum_value(arg, bounds, 0.0, r)
         q = self._quantity(("sum", value.name),
                            lambda: Quantity(SUM, sum_sensitivity(bounds, 0.0, r, self.contributions), r))
-        return Output("sum", client_sql(node), (q,), bounds, integer=r == 1.0)
+        return Output("sum", _label(node), (q,), bounds, integer=r == 1.0)
 
     def _avg(self, node: exp.Avg) -> Output:
         arg, bounds, integer = self._bounded(node)
@@ -336,10 +336,10 @@ class DpPlanner:
         counted = self._value(arg.copy())
         m = self.contributions
         c = self._quantity(("nonnull", counted.name), lambda: Quantity(COUNT, m, per_group=m))
-        return Output("avg", client_sql(node), (s, c), bounds, integer=False)
+        return Output("avg", _label(node), (s, c), bounds, integer=False)
 
     def _output(self, node: exp.Expression) -> int:
-        label = client_sql(node)
+        label = _label(node)
         if label in self.output_keys:
             return self.output_keys[label]
         if isinstance(node, exp.Filter):
@@ -495,7 +495,7 @@ class DpPlanner:
         self._check_conditions()
         self.keys = self._keys()
         post = self._post()
-        keys = tuple(GroupKey(client_sql(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
+        keys = tuple(GroupKey(_label(k), self._domain(k), self._domain_sql(k)) for k in self.keys)
         threshold = None
         if any(k.domain is None and k.domain_sql is None for k in keys):  # a private key: released by threshold
             m = self.contributions
@@ -511,6 +511,11 @@ class DpPlanner:
                 ident.set("this", ident.this.lower())
         exact.meta["dp_plan"] = plan
         return exact
+
+
+def _label(node: exp.Expression) -> str:
+    """How notices and explain name an aggregate or key: count(*), avg(annual_income)."""
+    return client_sql(node, lower_functions=True)
 
 
 def _same_kind(a: int, b: int) -> bool:

@@ -150,9 +150,11 @@ def resolve_names(tree: exp.Expression, ctx: RewriteContext, other: Resolver = r
     return tree
 
 
-def client_sql(node: exp.Expression) -> str:
+def client_sql(node: exp.Expression, *, lower_functions: bool = False) -> str:
     """The node as the client wrote it, for messages: CTEs keep their own names
-    (the proxy's internal ones must never reach the client, errors included)."""
+    (the proxy's internal ones must never reach the client, errors included).
+    `lower_functions`: count(*) as PostgreSQL writes it, for labels a reader sees
+    beside their own SQL (a dp notice), instead of sqlglot's COUNT(*)."""
     copy = node.copy()
     for part in copy.walk():
         written = part.meta.get(WRITTEN)
@@ -162,4 +164,4 @@ def client_sql(node: exp.Expression) -> str:
             part.set("this", written.copy())
             if part.alias == written.name:
                 part.set("alias", None)
-    return copy.sql(dialect="postgres")
+    return copy.sql(dialect="postgres", normalize_functions="lower" if lower_functions else "upper")

@@ -80,7 +80,7 @@ def test_noisy_answers_with_a_notice_and_repeats_that_cost_nothing(served, demo_
         rows = d.ask("SELECT region, count(*) AS n, avg(annual_income) AS income FROM customers GROUP BY region ORDER BY region")
         [notice] = d.notices
         assert notice.startswith("DP: epsilon 0.5 spent; budget 9.5 of 10 left this month"), notice
-        assert "95% error: COUNT(*) ±" in notice and "AVG(annual_income) ±" in notice
+        assert "95% error: count(*) ±" in notice and "avg(annual_income) ±" in notice
         assert [r[0] for r in rows] == REGIONS  # every value of the public domain
         import duckdb
         truth = dict(duckdb.connect(str(demo_db), read_only=True).execute(

@@ -96,7 +96,7 @@ def test_pgjdbc(dp_server, dp_probe, truth):
         assert abs(n - true_count(truth, SINCE + dt.timedelta(days=i))) <= COUNT_SLACK, (i, n)
     notices = [l[2] for l in lines if l[0] == "NOTICE"]
     # "DP: epsilon 0.5 spent; ..." or, for a statement another driver asked first, "DP: the answer released at ..."
-    assert len(notices) == 6 and all(n.startswith("DP: ") and "95% error: COUNT(*) ±" in n for n in notices), notices
+    assert len(notices) == 6 and all(n.startswith("DP: ") and "95% error: count(*) ±" in n for n in notices), notices
     check_grouped(truth, [(k, n, a) for _, k, n, a in (l for l in lines if l[0] == "GROUP")])
     assert ["REFUSED", "42501"] in lines and ["AFTER", "1"] in lines
 

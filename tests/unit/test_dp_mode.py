@@ -255,3 +255,11 @@ def test_division_over_released_values_is_postgresqls():
         cursor.execute(*post_sql(by_zero, [pg.TEXT], rows))
         cursor.fetch(10)
     assert caught.value.sqlstate == "22012"
+
+
+def test_notices_name_aggregates_as_postgresql_writes_them():
+    q = planned("SELECT region, COUNT(*), Sum(annual_income), avg(annual_income), count(DISTINCT customer_id) "
+                "FROM customers GROUP BY region")
+    assert [o.label for o in q.dp.outputs] == ["count(*)", "sum(annual_income)", "avg(annual_income)",
+                                               "count(DISTINCT customer_id)"]
+    assert [k.label for k in q.dp.keys] == ["region"]
