@@ -63,14 +63,14 @@ bench: $(VENV)/.installed-test demo-data
 DP_VENV := bench/dp/.venv
 SN_VENV := bench/dp/.venv-smartnoise
 
-$(DP_VENV)/.installed: bench/dp/requirements.txt
+$(DP_VENV)/.installed: bench/dp/requirements.txt bench/dp/constraints.txt
 	$(PYTHON) -m venv $(DP_VENV)
-	$(DP_VENV)/bin/pip install --quiet -r bench/dp/requirements.txt
+	$(DP_VENV)/bin/pip install --quiet -c bench/dp/constraints.txt -r bench/dp/requirements.txt
 	touch $@
 
-$(SN_VENV)/.installed: bench/dp/requirements-smartnoise.txt
+$(SN_VENV)/.installed: bench/dp/requirements-smartnoise.txt bench/dp/constraints-smartnoise.txt
 	$(PYTHON) -m venv $(SN_VENV)
-	$(SN_VENV)/bin/pip install --quiet -r bench/dp/requirements-smartnoise.txt
+	$(SN_VENV)/bin/pip install --quiet -c bench/dp/constraints-smartnoise.txt -r bench/dp/requirements-smartnoise.txt
 	touch $@
 
 bench-dp: $(VENV)/.installed $(DP_VENV)/.installed $(SN_VENV)/.installed
